@@ -1,0 +1,1058 @@
+//! [`Scope`], the front door, and [`ScopeBuilder`]; the scope's private state
+//! (`Inner`) with the one place each rule lives:
+//!
+//! - admission (`Inner::admit`): a scope that was cancelled or has ended
+//!   refuses spawns; the closure is never called.
+//! - failure reporting (`Inner::report`): records the failure, asks
+//!   [`decide`](crate::engine::decide) what it means, then fails the scope or
+//!   hands the failure to the nearest error handler (`Inner::dispatch`).
+//! - cancellation (`Inner::fail`, `Inner::abort_all`): the first reason wins;
+//!   the token is cancelled at once; tasks are aborted after the grace period.
+//! - nesting: a scope started while another is [`Scope::current`] is its child:
+//!   its token is a child token (cancellation flows down) and its error
+//!   handlers fall back to the parent's (failures do not flow up).
+//! - the run loop (`ScopeBuilder::run`): polls the body inline, watches the
+//!   token, the timeout and the grace timer, then waits for the last task.
+//!
+//! All mutable state sits behind one mutex per scope (`State`), taken twice per
+//! task (admit + register, and at its end), like `JoinSet`'s own lock; it is
+//! never held while user code, a waker or Tokio's scheduler runs. The
+//! only lock order is `State` → token, so there is no protocol here subtle
+//! enough to need a model checker.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::future::{pending, Future};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::{sleep, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{decide, Action};
+use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
+use crate::limit::{Slots, Start};
+use crate::policy::{Policy, TaskKind};
+use crate::task::{Entered, OptionalHandle, TaskFuture, TaskHandle, TaskId, TaskMeta};
+
+thread_local! {
+    /// The scope whose body or task is being polled on this thread.
+    pub(crate) static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// Runs `body` in a new scope with the default options (policy [`Cancel`](Policy::Cancel)).
+///
+/// Same as `Scope::builder().run(body)`; see [`ScopeBuilder::run`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use async_scope::with_scope;
+///
+/// let total = with_scope(|scope| async move {
+///     let a = scope.spawn(|_| async { Ok::<_, std::io::Error>(1) });
+///     let b = scope.spawn(|_| async { Ok::<_, std::io::Error>(2) });
+///     Ok::<_, async_scope::TaskError>(a.await? + b.await?)
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(total, 3);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if polled outside a Tokio runtime, and re-raises a panic of the body
+/// after the scope's tasks have been cancelled and joined.
+///
+/// # Cancel safety
+///
+/// Dropping the future aborts every task of the scope at once (none is polled
+/// again), so nothing keeps running in the background; the result is lost.
+pub async fn with_scope<F, Fut, T, E>(body: F) -> Result<T, ScopeError>
+where
+    F: FnOnce(Scope) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    ScopeBuilder::default().run(body).await
+}
+
+/// A cheap, cloneable handle to a running scope: spawns tasks into it,
+/// cancels it, and reads its failures.
+///
+/// The scope itself lives as long as the future of [`with_scope`] or
+/// [`ScopeBuilder::run`]; a handle kept after that refuses new spawns.
+///
+/// # Comparison to `JoinSet` and `TaskTracker`
+///
+/// A `JoinSet` owns tasks and aborts them on drop, but a failure of one does
+/// not stop the others, a `JoinSet` is `&mut` to spawn into and nesting is by
+/// hand. A `TaskTracker` waits for tasks but does not cancel them. A `Scope`
+/// is shared (`&self` spawns, from any task), applies a failure policy as
+/// tasks end, hands each task a [`CancellationToken`] that its scope and every
+/// ancestor cancel, and never ends before its tasks.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use async_scope::with_scope;
+///
+/// let err = with_scope(|scope| async move {
+///     let slow = scope.spawn(|signal| async move {
+///         signal.cancelled().await; // a failing sibling cancels us
+///         Ok::<_, std::io::Error>(())
+///     });
+///     scope.spawn(|_| async { Err::<(), _>("lost connection") });
+///     let _ = slow.await;
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .await
+/// .unwrap_err();
+/// assert!(err.to_string().ends_with("failed: lost connection"));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Scope {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Options for a scope, then [`run`](ScopeBuilder::run).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use async_scope::{Policy, Reason, Scope};
+///
+/// let err = Scope::builder()
+///     .name("crawl")
+///     .policy(Policy::Supervise)
+///     .timeout(Duration::from_secs(5))
+///     .grace(Duration::from_millis(100))
+///     .max_concurrency(8)
+///     .on_error(|failure| eprintln!("ignored: {failure}"))
+///     .run(|scope| async move {
+///         scope.spawn(|_| std::future::pending::<Result<(), std::io::Error>>());
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err.reason(), Reason::TimedOut));
+/// # }
+/// ```
+#[derive(Default)]
+pub struct ScopeBuilder {
+    policy: Policy,
+    name: Option<Arc<str>>,
+    timeout: Option<Duration>,
+    grace: Duration,
+    max_concurrency: Option<usize>,
+    handler: Option<Handler>,
+}
+
+type HandlerFn = dyn Fn(&TaskFailure) + Send + Sync + 'static;
+
+/// An error handler and whether it is still in service.
+struct Handler {
+    f: Box<HandlerFn>,
+    /// Set when the handler panicked: it is skipped from then on.
+    removed: AtomicBool,
+}
+
+/// The state every handle of one scope shares.
+pub(crate) struct Inner {
+    name: Option<Arc<str>>,
+    policy: Policy,
+    grace: Duration,
+    /// Cancelled when the scope is cancelled; a child of the parent's token.
+    token: CancellationToken,
+    /// The enclosing scope, for error handlers. Parents never point to children.
+    parent: Option<Arc<Inner>>,
+    handler: Option<Handler>,
+    slots: Option<Arc<Slots>>,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    /// Notified when `State::live` drops to zero.
+    all_done: Notify,
+}
+
+struct State {
+    /// Tasks spawned and not yet dropped.
+    live: usize,
+    /// No more spawns: the scope was cancelled, failed, or ended.
+    closed: bool,
+    /// Every task has been aborted; a task registered later is aborted at once.
+    aborted: bool,
+    /// Abort handles of the tasks, finished ones pruned lazily (see `register`).
+    tasks: Vec<AbortHandle>,
+    /// `tasks` is pruned when it reaches this length.
+    prune_at: usize,
+    /// Every failure, in order.
+    failures: Vec<TaskFailure>,
+    /// The first event that failed the scope.
+    reason: Option<Reason>,
+}
+
+const MIN_PRUNE: usize = 64;
+
+// === impl Inner ===
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under the lock, so poison can only come from a
+        // panic in our own bookkeeping; the state is still consistent then.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a new task in, unless the scope refuses spawns.
+    fn admit(&self) -> bool {
+        if self.token.is_cancelled() {
+            return false;
+        }
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.live += 1;
+        true
+    }
+
+    /// Keeps a task's abort handle, pruning finished ones so the list stays
+    /// within twice the number of live tasks.
+    fn register(&self, task: AbortHandle) {
+        let mut state = self.lock();
+        if state.aborted {
+            drop(state);
+            task.abort();
+            return;
+        }
+        if state.tasks.len() >= state.prune_at {
+            state.tasks.retain(|t| !t.is_finished());
+            state.prune_at = (state.tasks.len() * 2).max(MIN_PRUNE);
+        }
+        state.tasks.push(task);
+    }
+
+    /// Called when a task's future is dropped, completed or aborted.
+    pub(crate) fn task_ended(&self) {
+        let mut state = self.lock();
+        state.live -= 1;
+        let last = state.live == 0;
+        drop(state);
+        if last {
+            self.all_done.notify_waiters();
+        }
+    }
+
+    /// The one place a task failure is handled.
+    pub(crate) fn report(&self, failure: TaskFailure) {
+        let action = decide(self.policy, failure.kind());
+        self.lock().failures.push(failure.clone());
+        match action {
+            Action::FailScope => self.fail(Reason::TaskFailed(failure)),
+            Action::FailScopeCritical => self.fail(Reason::CriticalTaskFailed(failure)),
+            Action::Report => self.dispatch(&failure),
+        }
+    }
+
+    /// Hands a failure that does not fail the scope to the nearest error
+    /// handler; a handler that panics is removed and the next one up takes over.
+    fn dispatch(&self, failure: &TaskFailure) {
+        let mut scope = Some(self);
+        while let Some(inner) = scope {
+            if let Some(handler) = &inner.handler {
+                if !handler.removed.load(Ordering::Acquire) {
+                    if catch_unwind(AssertUnwindSafe(|| (handler.f)(failure))).is_ok() {
+                        return;
+                    }
+                    handler.removed.store(true, Ordering::Release);
+                }
+            }
+            scope = inner.parent.as_deref();
+        }
+    }
+
+    /// Fails the scope (the first reason wins) and cancels it.
+    fn fail(&self, reason: Reason) {
+        let mut state = self.lock();
+        if state.reason.is_none() {
+            // A scope already cancelled from above was cancelled first.
+            let reason = if self.token.is_cancelled() {
+                Reason::Cancelled
+            } else {
+                reason
+            };
+            state.reason = Some(reason);
+        }
+        state.closed = true;
+        drop(state);
+        self.token.cancel();
+        if self.grace.is_zero() {
+            self.abort_all();
+        }
+    }
+
+    /// Aborts every task at its next `.await`; later registrations are aborted at once.
+    fn abort_all(&self) {
+        let mut state = self.lock();
+        state.aborted = true;
+        state.closed = true;
+        let tasks = std::mem::take(&mut state.tasks);
+        drop(state);
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    /// Closes the scope if no task is left.
+    fn try_close(&self) -> bool {
+        let mut state = self.lock();
+        if state.live == 0 {
+            state.closed = true;
+        }
+        state.live == 0
+    }
+
+    fn live(&self) -> usize {
+        self.lock().live
+    }
+
+    /// Waits until no task is left.
+    async fn all_ended(&self) {
+        loop {
+            let mut notified = pin!(self.all_done.notified());
+            notified.as_mut().enable();
+            if self.live() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn reason(&self) -> Option<Reason> {
+        let state = self.lock();
+        state
+            .reason
+            .clone()
+            .or_else(|| self.token.is_cancelled().then_some(Reason::Cancelled))
+    }
+
+    fn error(&self, reason: Reason) -> ScopeError {
+        ScopeError::new(reason, self.lock().failures.clone(), self.name.clone())
+    }
+
+    #[track_caller]
+    fn spawn<F, Fut, T, E>(self: &Arc<Self>, kind: TaskKind, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let id = TaskId::next();
+        let location = Location::caller();
+        if !self.admit() {
+            return TaskHandle::refused(id);
+        }
+        // A task gets its own token only when the scope has a grace period,
+        // so that cancelling one task can signal it before aborting it.
+        let (token, own_token) = if self.grace.is_zero() {
+            (self.token.clone(), None)
+        } else {
+            let own = self.token.child_token();
+            (own.clone(), Some(own))
+        };
+        let start = self.slots.as_ref().map(Slots::start);
+        let grace = self.grace;
+        let signal = token.clone();
+        let body = async move {
+            let _permit = match start {
+                None => None,
+                Some(Start::Now(permit)) => Some(permit),
+                Some(Start::Wait(waiting)) => {
+                    // A task waiting for its turn never starts once cancelled.
+                    tokio::select! {
+                        biased;
+                        () = signal.cancelled() => return Err(TaskError::Cancelled),
+                        permit = waiting.acquired() => match permit {
+                            Some(permit) if !signal.is_cancelled() => Some(permit),
+                            _ => return Err(TaskError::Cancelled),
+                        },
+                    }
+                }
+            };
+            let user = task(token);
+            let result = if grace.is_zero() {
+                user.await
+            } else {
+                // Signalled tasks get the grace period to end by themselves.
+                tokio::select! {
+                    result = user => result,
+                    () = async { signal.cancelled().await; sleep(grace).await } => {
+                        return Err(TaskError::Cancelled)
+                    }
+                }
+            };
+            result.map_err(|e| TaskError::Failed(Arc::from(e.into())))
+        };
+        let meta = TaskMeta { id, kind, location };
+        let future = TaskFuture::new(
+            Scope {
+                inner: self.clone(),
+            },
+            meta,
+            body,
+        );
+        let join = self.runtime.spawn(future);
+        self.register(join.abort_handle());
+        TaskHandle::spawned(id, join, own_token)
+    }
+}
+
+// === impl Scope ===
+
+impl Scope {
+    /// Returns a builder for a scope with options.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    pub fn builder() -> ScopeBuilder {
+        ScopeBuilder::default()
+    }
+
+    /// Returns the scope whose body or task is running now, if any.
+    ///
+    /// A scope started while another is current becomes its child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{with_scope, Scope};
+    ///
+    /// assert!(Scope::current().is_none());
+    /// with_scope(|scope| async move {
+    ///     let current = Scope::current().expect("inside the body");
+    ///     assert!(current.same_scope(&scope));
+    ///     let task = scope.spawn(|_| async { Ok::<_, std::io::Error>(Scope::current().is_some()) });
+    ///     assert!(task.await.unwrap());
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn current() -> Option<Scope> {
+        CURRENT
+            .try_with(|current| current.borrow().clone())
+            .ok()
+            .flatten()
+    }
+
+    /// Returns `true` if both handles refer to the same scope.
+    ///
+    /// # Examples
+    ///
+    /// See [`Scope::current`].
+    pub fn same_scope(&self, other: &Scope) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Spawns a task onto this scope; its failure is handled by the scope's [`Policy`].
+    ///
+    /// `task` is called with the task's [`CancellationToken`] once the task
+    /// may start (at once, or when a [`max_concurrency`](ScopeBuilder::max_concurrency)
+    /// slot frees up). If the scope was cancelled or has ended, `task` is never
+    /// called and the handle yields [`TaskError::Cancelled`]. `spawn` never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let user = scope.spawn(|_signal| async { Ok::<_, std::io::Error>("ada") });
+    ///     assert_eq!(user.await?, "ada");
+    ///     Ok::<_, async_scope::TaskError>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Does not panic outside a runtime: the task runs on the scope's runtime.
+    #[track_caller]
+    pub fn spawn<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.inner.spawn(TaskKind::Normal, task)
+    }
+
+    /// Spawns a critical task: its failure cancels the scope at once and fails
+    /// it with [`Reason::CriticalTaskFailed`], under either policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Reason, Scope};
+    ///
+    /// let err = Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         scope.spawn_critical(|_| async { Err::<(), _>("commit failed") });
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_critical<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.inner.spawn(TaskKind::Critical, task)
+    }
+
+    /// Spawns an optional task: its failure is recorded and goes to the
+    /// nearest error handler, but never cancels or fails the scope. It is still
+    /// cancelled with the scope.
+    ///
+    /// # Examples
+    ///
+    /// See [`OptionalHandle`].
+    #[track_caller]
+    pub fn spawn_optional<F, Fut, T, E>(&self, task: F) -> OptionalHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        OptionalHandle::new(self.inner.spawn(TaskKind::Optional, task))
+    }
+
+    /// Cancels the scope: every task's token and every nested scope is
+    /// cancelled, tasks are aborted after the grace period, later spawns are
+    /// refused, and the scope fails with [`Reason::Cancelled`] (unless it had
+    /// already failed). The body is not interrupted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{with_scope, TaskError};
+    ///
+    /// let err = with_scope(|scope| async move {
+    ///     scope.cancel();
+    ///     assert!(scope.is_cancelled());
+    ///     let late = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        self.inner.fail(Reason::Cancelled);
+    }
+
+    /// Returns `true` if the scope was cancelled: explicitly, by an ancestor,
+    /// by a failure or by its timeout. A scope that ended normally is not
+    /// cancelled (though it refuses new spawns).
+    ///
+    /// # Examples
+    ///
+    /// See [`Scope::cancel`].
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// Returns a token that is cancelled when this scope is cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let _ = async_scope::with_scope(|scope| async move {
+    ///     let signal = scope.signal();
+    ///     scope.cancel();
+    ///     signal.cancelled().await; // ready at once
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await;
+    /// # }
+    /// ```
+    pub fn signal(&self) -> CancellationToken {
+        self.inner.token.clone()
+    }
+
+    /// Returns the scope's failure policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         assert_eq!(scope.policy(), Policy::Supervise);
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.inner.policy
+    }
+
+    /// Returns the scope's name, if its builder gave it one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::Scope::builder()
+    ///     .name("billing")
+    ///     .run(|scope| async move {
+    ///         assert_eq!(scope.name(), Some("billing"));
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// Waits until every task spawned so far has ended (and any they spawned
+    /// meanwhile); `Err` if the scope has failed by then.
+    ///
+    /// Supervised and optional failures do not make it fail. Awaiting it from
+    /// one of the scope's own tasks never completes, since that task has not ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         scope.spawn(|_| async { Err::<(), _>("flaky") });
+    ///         scope.wait_for_completion().await?; // supervised: still Ok
+    ///         assert_eq!(scope.errors().len(), 1);
+    ///         Ok::<_, async_scope::ScopeError>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The scope's error, when the scope has failed or was cancelled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    pub async fn wait_for_completion(&self) -> Result<(), ScopeError> {
+        self.inner.all_ended().await;
+        match self.inner.reason() {
+            Some(reason) => Err(self.inner.error(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns every failure so far, of every kind, in the order they
+    /// happened. Cancellation is not a failure.
+    ///
+    /// # Examples
+    ///
+    /// See [`Scope::wait_for_completion`].
+    pub fn errors(&self) -> Vec<TaskFailure> {
+        self.inner.lock().failures.clone()
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.lock();
+        f.debug_struct("Scope")
+            .field("name", &self.inner.name)
+            .field("policy", &self.inner.policy)
+            .field("live_tasks", &state.live)
+            .field("closed", &state.closed)
+            .field("failures", &state.failures.len())
+            .field("reason", &state.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl ScopeBuilder ===
+
+impl ScopeBuilder {
+    /// Sets the failure policy (default [`Policy::Cancel`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Names the scope; the name appears in its errors and `Debug`.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeError::scope_name`].
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Cancels the scope and fails it with [`Reason::TimedOut`] when `after`
+    /// elapses before the scope ends.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    #[must_use]
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
+    }
+
+    /// Sets how long cancelled tasks may go on after their token is cancelled
+    /// before they are aborted (default zero: aborted at their next `.await`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use async_scope::Scope;
+    ///
+    /// let _ = Scope::builder()
+    ///     .grace(Duration::from_secs(1))
+    ///     .run(|scope| async move {
+    ///         let flush = scope.spawn(|signal| async move {
+    ///             signal.cancelled().await;
+    ///             tokio::time::sleep(Duration::from_millis(10)).await; // flush buffers
+    ///             Ok::<_, std::io::Error>("flushed")
+    ///         });
+    ///         scope.cancel();
+    ///         assert_eq!(flush.await.unwrap(), "flushed");
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn grace(mut self, period: Duration) -> Self {
+        self.grace = period;
+        self
+    }
+
+    /// Lets at most `limit` tasks of the scope run at once; further tasks wait
+    /// their turn in spawn order (`spawn` itself never blocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    ///
+    /// let running = Arc::new(AtomicUsize::new(0));
+    /// async_scope::Scope::builder()
+    ///     .max_concurrency(2)
+    ///     .run(|scope| async move {
+    ///         for _ in 0..10 {
+    ///             let running = running.clone();
+    ///             scope.spawn(move |_| async move {
+    ///                 assert!(running.fetch_add(1, SeqCst) < 2);
+    ///                 tokio::task::yield_now().await;
+    ///                 running.fetch_sub(1, SeqCst);
+    ///                 Ok::<_, std::io::Error>(())
+    ///             });
+    ///         }
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics at once if `limit` is zero.
+    #[must_use]
+    #[track_caller]
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        assert!(
+            limit >= 1,
+            "max_concurrency limit must be at least 1, got 0"
+        );
+        self.max_concurrency = Some(limit);
+        self
+    }
+
+    /// Installs an error handler: it is called once for each failure that does
+    /// not fail the scope (supervised and optional ones) in this scope or in a
+    /// nested scope without a handler of its own.
+    ///
+    /// A handler that panics is removed; that failure and later ones go to the
+    /// next handler up. Failures that fail a scope reach the caller through
+    /// [`ScopeError`], not a handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .on_error(move |failure| log.lock().unwrap().push(failure.error().to_string()))
+    ///     .run(|scope| async move {
+    ///         scope.spawn(|_| async { Err::<(), _>("flaky") });
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), ["flaky"]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_error<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(&TaskFailure) + Send + Sync + 'static,
+    {
+        self.handler = Some(Handler {
+            f: Box::new(handler),
+            removed: AtomicBool::new(false),
+        });
+        self
+    }
+
+    /// Runs `body` in a new scope with these options, and waits for every task.
+    ///
+    /// The body is polled inline by the caller (it may borrow from it); tasks
+    /// run on the Tokio runtime. Started inside another scope's body or task,
+    /// the new scope is that scope's child.
+    ///
+    /// Returns the body's `Ok` value once every task has ended, or the
+    /// [`ScopeError`] of the first event that failed the scope: a failing task
+    /// (per the policy and its kind), the body's `Err`, cancellation, or the timeout.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Reason`] for the causes.
+    ///
+    /// # Panics
+    ///
+    /// Panics if polled outside a Tokio runtime. If the body panics, the scope
+    /// is cancelled and its tasks joined, then the panic continues.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future aborts every task at once: none is polled again.
+    pub async fn run<F, Fut, T, E>(self, body: F) -> Result<T, ScopeError>
+    where
+        F: FnOnce(Scope) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        let timeout = self.timeout;
+        let scope = self.open();
+        let inner = scope.inner.clone();
+        let mut guard = RunGuard {
+            inner: Some(inner.clone()),
+        };
+
+        let mut body = pin!(Entered::new(scope.clone(), body(scope)));
+        let mut body_out = None;
+        let token = inner.token.clone();
+        let mut cancelled = pin!(token.cancelled());
+        let mut cancel_seen = false;
+        let mut timer = pin!(timeout.map(sleep));
+        let mut grace_timer = pin!(None::<Sleep>);
+
+        loop {
+            let mut all_done = pin!(inner.all_done.notified());
+            all_done.as_mut().enable();
+            if body_out.is_some() && inner.try_close() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                out = &mut body, if body_out.is_none() => {
+                    match &out {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => {} // failed below, once the error is converted
+                        Err(_) => inner.fail(Reason::Cancelled),
+                    }
+                    body_out = Some(out.map(|r| r.map_err(|e| {
+                        let error: Arc<dyn Error + Send + Sync> = Arc::from(e.into());
+                        inner.fail(Reason::BodyFailed(error.clone()));
+                        error
+                    })));
+                }
+                () = &mut cancelled, if !cancel_seen => {
+                    cancel_seen = true;
+                    inner.fail(Reason::Cancelled); // no-op when the scope failed itself
+                    if !inner.grace.is_zero() {
+                        grace_timer.set(Some(sleep(inner.grace)));
+                    }
+                }
+                () = maybe(grace_timer.as_mut()), if grace_timer.is_some() => {
+                    grace_timer.set(None);
+                    inner.abort_all();
+                }
+                () = maybe(timer.as_mut()), if timer.is_some() => {
+                    timer.set(None);
+                    inner.fail(Reason::TimedOut);
+                }
+                () = &mut all_done, if body_out.is_some() => {}
+            }
+        }
+        guard.inner = None;
+        match body_out {
+            Some(Ok(Ok(value))) => match inner.reason() {
+                None => Ok(value),
+                Some(reason) => Err(inner.error(reason)),
+            },
+            Some(Ok(Err(_))) => Err(inner.error(inner.reason().unwrap_or(Reason::Cancelled))),
+            Some(Err(panic)) => resume_unwind(panic),
+            None => unreachable!("the loop ends only after the body"),
+        }
+    }
+
+    /// Creates the scope's state, as a child of the current scope if any.
+    fn open(self) -> Scope {
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime,
+            Err(_) => panic!(
+                "async-scope needs a Tokio runtime: run scopes inside `#[tokio::main]`, \
+                 `#[tokio::test]` or `Runtime::block_on`"
+            ),
+        };
+        let parent = Scope::current().map(|scope| scope.inner);
+        let token = match &parent {
+            Some(parent) => parent.token.child_token(),
+            None => CancellationToken::new(),
+        };
+        let inner = Inner {
+            name: self.name,
+            policy: self.policy,
+            grace: self.grace,
+            token,
+            parent,
+            handler: self.handler,
+            slots: self.max_concurrency.map(Slots::new),
+            runtime,
+            state: Mutex::new(State {
+                live: 0,
+                closed: false,
+                aborted: false,
+                tasks: Vec::new(),
+                prune_at: MIN_PRUNE,
+                failures: Vec::new(),
+                reason: None,
+            }),
+            all_done: Notify::new(),
+        };
+        Scope {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+/// Polls an optional sleep; pending forever when there is none.
+async fn maybe(sleep: Pin<&mut Option<Sleep>>) {
+    match sleep.as_pin_mut() {
+        Some(sleep) => sleep.await,
+        None => pending().await,
+    }
+}
+
+/// Aborts every task when the scope's future is dropped before it ends.
+struct RunGuard {
+    inner: Option<Arc<Inner>>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.lock().closed = true;
+            inner.token.cancel();
+            inner.abort_all();
+        }
+    }
+}
+
+impl fmt::Debug for ScopeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeBuilder")
+            .field("policy", &self.policy)
+            .field("name", &self.name)
+            .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("on_error", &self.handler.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,458 @@
+//! Tasks: their ids, the handles that await them, and the wrapper every task
+//! runs in.
+//!
+//! A task is one `tokio::spawn`ed future, [`TaskFuture`]: it waits for a
+//! concurrency slot if the scope has a limit, calls the user's closure with
+//! the task's [`CancellationToken`], polls the user's future with
+//! [`Scope::current`] set and panics caught, reports a failure to its scope
+//! (the one place that decides what it means, `Inner::report`), and tells the
+//! scope it ended when it is dropped, whether it completed or was aborted.
+//! The user's value travels to the [`TaskHandle`] through Tokio's own
+//! `JoinHandle`: no channel and no extra allocation per task.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{TaskError, TaskFailure};
+use crate::policy::TaskKind;
+use crate::scope::Scope;
+
+/// A task's id, unique in the process. Ids grow in spawn order.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async_scope::with_scope(|scope| async move {
+///     let a = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+///     let b = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+///     assert!(a.id() < b.id());
+///     assert_eq!(a.id().to_string(), a.id().as_u64().to_string());
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    pub(crate) fn next() -> TaskId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Returns the id as a number.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskId`].
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// An owned permission to await a task's result.
+///
+/// Awaiting it yields `Ok(value)`, `Err(TaskError::Failed)`,
+/// `Err(TaskError::Panicked)` or `Err(TaskError::Cancelled)`. Dropping it does
+/// not cancel the task: the task still belongs to its scope, which waits for it.
+///
+/// # Comparison to `JoinHandle`
+///
+/// Like Tokio's `JoinHandle`, but a task's failure is also reported to its
+/// scope (which applies its policy) whether or not anyone awaits the handle,
+/// and a cancelled or refused task yields `TaskError::Cancelled` instead of a
+/// `JoinError`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async_scope::with_scope(|scope| async move {
+///     let answer = scope.spawn(|_| async { Ok::<_, std::io::Error>(42) });
+///     assert_eq!(answer.await.unwrap(), 42);
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+///
+/// # Cancel safety
+///
+/// Awaiting a handle is cancel safe: if the `.await` is dropped, the task goes
+/// on and the handle can be awaited again.
+pub struct TaskHandle<T> {
+    id: TaskId,
+    join: Option<Joined<T>>,
+}
+
+/// The parts of a handle whose task was really spawned.
+struct Joined<T> {
+    join: JoinHandle<Result<T, TaskError>>,
+    /// The task's own token, only when its scope has a grace period: cancelling
+    /// one task then signals it first and aborts it after the grace period
+    /// (see `TaskFuture`). With no grace period the task shares its scope's
+    /// token and `cancel` aborts it at once.
+    own_token: Option<CancellationToken>,
+}
+
+impl<T> TaskHandle<T> {
+    pub(crate) fn spawned(
+        id: TaskId,
+        join: JoinHandle<Result<T, TaskError>>,
+        own_token: Option<CancellationToken>,
+    ) -> Self {
+        TaskHandle {
+            id,
+            join: Some(Joined { join, own_token }),
+        }
+    }
+
+    /// A handle for a spawn the scope refused (cancelled or ended): it yields `Cancelled`.
+    pub(crate) fn refused(id: TaskId) -> Self {
+        TaskHandle { id, join: None }
+    }
+
+    /// Returns the task's id.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskId`].
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Cancels this one task.
+    ///
+    /// Its token is cancelled at once (when the scope has a grace period) and
+    /// it is aborted after its scope's grace period (at once by default). It
+    /// ends with [`TaskError::Cancelled`], which is not a failure, unless it
+    /// finished first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{with_scope, TaskError};
+    ///
+    /// with_scope(|scope| async move {
+    ///     let forever = scope.spawn(|_| async {
+    ///         std::future::pending::<()>().await;
+    ///         Ok::<_, std::io::Error>(())
+    ///     });
+    ///     forever.cancel();
+    ///     assert!(matches!(forever.await, Err(TaskError::Cancelled)));
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap(); // a cancelled task does not fail its scope
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        if let Some(joined) = &self.join {
+            match &joined.own_token {
+                Some(token) => token.cancel(),
+                None => joined.join.abort(),
+            }
+        }
+    }
+
+    /// Returns `true` if the task has ended (or was never started).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let task = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     scope.wait_for_completion().await?;
+    ///     assert!(task.is_finished());
+    ///     Ok::<_, async_scope::ScopeError>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.join.is_finished())
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(joined) = &mut self.join else {
+            return Poll::Ready(Err(TaskError::Cancelled));
+        };
+        Poll::Ready(match ready!(Pin::new(&mut joined.join).poll(cx)) {
+            Ok(result) => result,
+            // Our wrapper catches the task's panics, so a panicking JoinError
+            // comes from a destructor that panicked while the task was aborted.
+            Err(e) if e.is_panic() => Err(TaskError::from_panic(&*e.into_panic())),
+            Err(_) => Err(TaskError::Cancelled),
+        })
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// A handle to an optional task: awaiting it yields `Some(value)`, or `None`
+/// if the task failed or was cancelled.
+///
+/// The task's failure is still recorded in [`Scope::errors`] and goes to the
+/// nearest error handler; it never fails the scope.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async_scope::with_scope(|scope| async move {
+///     let metrics = scope.spawn_optional(|_| async { Err::<u32, _>("statsd down") });
+///     assert_eq!(metrics.await, None);
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .await
+/// .unwrap(); // optional failures never fail the scope
+/// # }
+/// ```
+///
+/// # Cancel safety
+///
+/// Cancel safe, as [`TaskHandle`].
+#[derive(Debug)]
+pub struct OptionalHandle<T> {
+    inner: TaskHandle<T>,
+}
+
+impl<T> OptionalHandle<T> {
+    pub(crate) fn new(inner: TaskHandle<T>) -> Self {
+        OptionalHandle { inner }
+    }
+
+    /// Returns the task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let h = scope.spawn_optional(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     assert!(h.id().as_u64() > 0);
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.inner.id()
+    }
+
+    /// Cancels this one task, as [`TaskHandle::cancel`]; the handle then yields `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let h = scope.spawn_optional(|_| std::future::pending::<Result<(), std::io::Error>>());
+    ///     h.cancel();
+    ///     assert_eq!(h.await, None);
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Returns `true` if the task has ended (or was never started).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let h = scope.spawn_optional(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     scope.wait_for_completion().await?;
+    ///     assert!(h.is_finished());
+    ///     Ok::<_, async_scope::ScopeError>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
+impl<T> Future for OptionalHandle<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner).poll(cx).map(Result::ok)
+    }
+}
+
+/// What a spawned task needs to know about itself to report its end.
+pub(crate) struct TaskMeta {
+    pub(crate) id: TaskId,
+    pub(crate) kind: TaskKind,
+    pub(crate) location: &'static Location<'static>,
+}
+
+pin_project! {
+    /// The future Tokio runs for each task; see the module docs.
+    pub(crate) struct TaskFuture<Fut> {
+        // The scope, entered (made `Scope::current`) on every poll. Always
+        // `Some` outside `poll`.
+        scope: Option<Scope>,
+        meta: TaskMeta,
+        #[pin]
+        fut: Fut,
+    }
+
+    impl<Fut> PinnedDrop for TaskFuture<Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            // Runs whether the task completed or was aborted: the scope counts
+            // it as ended only now, after the user's future is gone.
+            if let Some(scope) = this.project().scope.take() {
+                scope.inner.task_ended();
+            }
+        }
+    }
+}
+
+impl<Fut> TaskFuture<Fut> {
+    pub(crate) fn new(scope: Scope, meta: TaskMeta, fut: Fut) -> Self {
+        TaskFuture {
+            scope: Some(scope),
+            meta,
+            fut,
+        }
+    }
+}
+
+impl<Fut, T> Future for TaskFuture<Fut>
+where
+    Fut: Future<Output = Result<T, TaskError>>,
+{
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = enter(this.scope, || this.fut.poll(cx));
+        let result = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(result)) => result,
+            Poll::Ready(Err(payload)) => Err(TaskError::from_panic(&*payload)),
+        };
+        if let Err(error @ (TaskError::Failed(_) | TaskError::Panicked(_))) = &result {
+            let failure = TaskFailure::new(
+                this.meta.id,
+                this.meta.kind,
+                error.clone(),
+                this.meta.location,
+            );
+            if let Some(scope) = this.scope {
+                scope.inner.report(failure);
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+pin_project! {
+    /// A future polled with its scope entered and its panics caught: the body's wrapper.
+    pub(crate) struct Entered<F> {
+        scope: Option<Scope>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> Entered<F> {
+    pub(crate) fn new(scope: Scope, fut: F) -> Self {
+        Entered {
+            scope: Some(scope),
+            fut,
+        }
+    }
+}
+
+impl<F: Future> Future for Entered<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match enter(this.scope, || this.fut.poll(cx)) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(r),
+        }
+    }
+}
+
+/// Runs `f` with `slot`'s scope as [`Scope::current`] and its panic caught.
+///
+/// The scope is moved into the thread-local and back, never cloned: entering
+/// costs no reference-count traffic.
+fn enter<R>(
+    slot: &mut Option<Scope>,
+    f: impl FnOnce() -> Poll<R>,
+) -> Poll<Result<R, Box<dyn Any + Send>>> {
+    struct Restore<'a> {
+        slot: &'a mut Option<Scope>,
+        previous: Option<Scope>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let previous = self.previous.take();
+            *self.slot = crate::scope::CURRENT.with(|current| current.replace(previous));
+        }
+    }
+    let entered = slot.take();
+    let previous = crate::scope::CURRENT.with(|current| current.replace(entered));
+    let _restore = Restore { slot, previous };
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+        Err(payload) => Poll::Ready(Err(payload)),
+    }
+}
