@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{sleep, Sleep};
 use tokio_util::sync::CancellationToken;
 
@@ -354,6 +354,24 @@ impl Inner {
         ScopeError::new(reason, self.lock().failures.clone(), self.name.clone())
     }
 
+    /// Spawns a task's future, wrapped, onto the scope's runtime and keeps its abort handle.
+    fn launch<Fut, T>(
+        self: &Arc<Self>,
+        meta: TaskMeta,
+        fut: Fut,
+    ) -> JoinHandle<Result<T, TaskError>>
+    where
+        Fut: Future<Output = Result<T, TaskError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let scope = Scope {
+            inner: self.clone(),
+        };
+        let join = self.runtime.spawn(TaskFuture::new(scope, meta, fut));
+        self.register(join.abort_handle());
+        join
+    }
+
     #[track_caller]
     fn spawn<F, Fut, T, E>(self: &Arc<Self>, kind: TaskKind, task: F) -> TaskHandle<T>
     where
@@ -375,49 +393,43 @@ impl Inner {
             let own = self.token.child_token();
             (own.clone(), Some(own))
         };
-        let start = self.slots.as_ref().map(Slots::start);
-        let grace = self.grace;
-        let signal = token.clone();
-        let body = async move {
-            let _permit = match start {
-                None => None,
-                Some(Start::Now(permit)) => Some(permit),
-                Some(Start::Wait(waiting)) => {
-                    // A task waiting for its turn never starts once cancelled.
-                    tokio::select! {
-                        biased;
-                        () = signal.cancelled() => return Err(TaskError::Cancelled),
-                        permit = waiting.acquired() => match permit {
-                            Some(permit) if !signal.is_cancelled() => Some(permit),
-                            _ => return Err(TaskError::Cancelled),
-                        },
-                    }
-                }
-            };
-            let user = task(token);
-            let result = if grace.is_zero() {
-                user.await
-            } else {
-                // Signalled tasks get the grace period to end by themselves.
-                tokio::select! {
-                    result = user => result,
-                    () = async { signal.cancelled().await; sleep(grace).await } => {
-                        return Err(TaskError::Cancelled)
-                    }
-                }
-            };
-            result.map_err(|e| TaskError::Failed(Arc::from(e.into())))
-        };
         let meta = TaskMeta { id, kind, location };
-        let future = TaskFuture::new(
-            Scope {
-                inner: self.clone(),
-            },
-            meta,
-            body,
-        );
-        let join = self.runtime.spawn(future);
-        self.register(join.abort_handle());
+        let join = if self.slots.is_none() && self.grace.is_zero() {
+            // The hot path: no slot to wait for, no grace timer to carry.
+            self.launch(meta, async move { task(token).await.map_err(failed) })
+        } else {
+            let start = self.slots.as_ref().map(Slots::start);
+            let grace = self.grace;
+            self.launch(meta, async move {
+                let signal = token.clone();
+                let _permit = match start {
+                    None => None,
+                    Some(Start::Now(permit)) => Some(permit),
+                    Some(Start::Wait(waiting)) => {
+                        // A task waiting for its turn never starts once cancelled.
+                        tokio::select! {
+                            biased;
+                            () = signal.cancelled() => return Err(TaskError::Cancelled),
+                            permit = waiting.acquired() => match permit {
+                                Some(permit) if !signal.is_cancelled() => Some(permit),
+                                _ => return Err(TaskError::Cancelled),
+                            },
+                        }
+                    }
+                };
+                let user = task(token);
+                if grace.is_zero() {
+                    return user.await.map_err(failed);
+                }
+                // A signalled task gets the grace period to end by itself.
+                tokio::select! {
+                    result = user => result.map_err(failed),
+                    () = async { signal.cancelled().await; sleep(grace).await } => {
+                        Err(TaskError::Cancelled)
+                    }
+                }
+            })
+        };
         TaskHandle::spawned(id, join, own_token)
     }
 }
@@ -1019,6 +1031,11 @@ impl ScopeBuilder {
             inner: Arc::new(inner),
         }
     }
+}
+
+/// Converts a task's own error into a failure.
+fn failed<E: Into<BoxError>>(error: E) -> TaskError {
+    TaskError::Failed(Arc::from(error.into()))
 }
 
 /// Polls an optional sleep; pending forever when there is none.
