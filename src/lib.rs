@@ -10,9 +10,6 @@ pub use scope_macros::{scope, scoped};
 /// What the macros' expansions name. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use core;
-    pub use std;
-
     /// The error a `#[scoped]` body reports to its scope when it returns its
     /// own `Err`; the expansion hands the original error back to the caller.
     #[derive(Debug, Clone, Copy, Default)]

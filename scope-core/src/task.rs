@@ -196,7 +196,7 @@ impl<T> TaskHandle<T> {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.join.as_ref().is_none_or(|j| j.join.is_finished())
+        self.join.as_ref().map_or(true, |j| j.join.is_finished())
     }
 }
 

@@ -1,0 +1,251 @@
+//! The `#[scoped]` attribute and the `scope!` macro of
+//! [async-scope](https://docs.rs/async-scope).
+//!
+//! Use them through the `async-scope` crate, which re-exports both: their
+//! expansions name the engine as `::async_scope` (or the path given by
+//! `crate = "..."`). Each expansion is the engine calls a person would write
+//! by hand, shown under "Equivalent code without the macro" on each macro:
+//! no extra task, allocation or boxing.
+//!
+//! Misuse is a compile error that points at the offending tokens and says
+//! what was expected; the macros never panic, whatever tokens they are given.
+//! The `ui-tests/` directory of the repository holds one case per diagnostic.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![forbid(unsafe_code)]
+
+mod diagnostics;
+mod krate;
+mod options;
+mod scope;
+mod scoped;
+
+#[cfg(test)]
+mod proptests;
+
+use proc_macro::TokenStream;
+
+/// Runs the body of an `async fn` in a scope, bound to `scope` in the body.
+///
+/// The function must be an `async fn` returning `Result<T, E>`, where
+/// `E: From<ScopeError>` (and usually `From<TaskError>`, so that `?` works
+/// on task handles). When the scope ends:
+///
+/// - the body's own `Err` comes back to the caller unchanged;
+/// - a failure of the scope (a task failed, the timeout elapsed, the scope
+///   was cancelled) converts through `From<ScopeError>`;
+/// - when the scope failed before the body returned, the scope's error wins,
+///   even if the body then returned an error of its own.
+///
+/// `return` and `?` in the body behave as in the function without the
+/// attribute. Free functions, inherent and trait methods (`&self`,
+/// `&mut self`), generics, `where` clauses, `impl Trait` arguments and
+/// lifetimes are all supported. The return type must be written as a path
+/// whose last segment is `Result` or ends in `Result` (`Result<T, E>`,
+/// `io::Result<T>`, `AppResult<T>`), so that a non-`Result` type is caught
+/// with a clear message; other aliases are rejected.
+///
+/// With other attribute macros, put `#[scoped]` first: `#[scoped]` above
+/// `#[tokio::test]` or `#[tokio::main]` runs the test's or program's body in
+/// the scope, while below them it would be handed a function that is no
+/// longer `async`.
+///
+/// # Arguments
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `policy = "cancel"` or `"supervise"` | the scope's `Policy` | `"cancel"` |
+/// | `name = "..."` | the scope's name, shown in its errors | none |
+/// | `timeout_ms = N` | `N >= 1`: the scope fails with `Reason::TimedOut` after `N` milliseconds | none |
+/// | `crate = "path"` | where the engine is, when `async_scope` is renamed or re-exported | `::async_scope` |
+///
+/// # Examples
+///
+/// ```text
+/// use async_scope::{scoped, ScopeError, TaskError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error(transparent)]
+///     Scope(#[from] ScopeError),
+///     #[error(transparent)]
+///     Task(#[from] TaskError),
+/// }
+///
+/// #[scoped(policy = "supervise", timeout_ms = 500)]
+/// async fn load(id: u64) -> Result<u64, AppError> {
+///     let user = scope.spawn(move |_| async move { Ok::<_, std::io::Error>(id * 2) });
+///     Ok(user.await?)
+/// }
+/// ```
+///
+/// The repository's `tests/macros.rs` runs examples like this one.
+///
+/// # Equivalent code without the macro
+///
+/// ```text
+/// async fn load(id: u64) -> Result<u64, AppError> {
+///     let mut slot = None;
+///     let result = async_scope::Scope::builder()
+///         .policy(async_scope::Policy::Supervise)
+///         .timeout(std::time::Duration::from_millis(500))
+///         .run(|scope| {
+///             let slot = &mut slot;
+///             async move {
+///                 // the body as written; `return` and `?` leave this block
+///                 let body: Result<u64, AppError> = async move {
+///                     let user = scope.spawn(move |_| async move { Ok::<_, std::io::Error>(id * 2) });
+///                     Ok(user.await?)
+///                 }
+///                 .await;
+///                 // keep the body's own error to give it back unchanged
+///                 body.map_err(|error| {
+///                     *slot = Some(error);
+///                     async_scope::__private::BodyError
+///                 })
+///             }
+///         })
+///         .await;
+///     match result {
+///         Ok(value) => Ok(value),
+///         Err(scope_error) => match slot {
+///             Some(error) if matches!(scope_error.reason(), async_scope::Reason::BodyFailed(_)) => {
+///                 Err(error)
+///             }
+///             _ => Err(AppError::from(scope_error)),
+///         },
+///     }
+/// }
+/// ```
+///
+/// Without arguments the scope is started with `async_scope::with_scope`
+/// instead of the builder.
+///
+/// # Errors at compile time
+///
+/// Each of these is a compile error pointing at the offending tokens: an
+/// item that is not an `async fn`, a missing or non-`Result` return type, a
+/// parameter named `scope` (the body's `scope` would hide it), a function
+/// without a body, `#[scoped]` applied twice, and for the arguments: an
+/// unknown argument (with a suggestion when it is close to a valid one), a
+/// duplicate argument, a bad policy, a `timeout_ms` that is not a positive
+/// integer, a `crate` value that is not a path in a string literal. All
+/// mistakes in the arguments are reported at once.
+#[proc_macro_attribute]
+pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
+    scoped::scoped(args.into(), item.into()).into()
+}
+
+/// Runs a block of statements in a scope, spawning tasks with `spawn`
+/// statements; evaluates to `Result<T, ScopeError>`.
+///
+/// Used in async code: the macro expands to an `.await`ed run of a scope.
+///
+/// ```text
+/// scope! {
+///     [policy = "supervise", name = "...", timeout_ms = N, crate = "path";]   // optional
+///     let user = spawn { fetch_user().await };             // a normal task, its handle bound
+///     let billing = spawn critical { fetch_billing().await };
+///     spawn optional |signal| { send_metrics(signal).await };
+///     let total = 1 + 2;                                   // ordinary statements
+///     Ok((user.await?, billing.await?, total))             // the tail: the body's result
+/// }
+/// ```
+///
+/// - **Options**: a first statement `key = literal, ...;` with the keys of
+///   [`macro@scoped`] (`policy`, `name`, `timeout_ms`, `crate`). A first
+///   statement is read as options when it starts with one of those keys
+///   followed by `=` (or with a likely misspelling of one followed by `=` and
+///   a literal, to report it).
+/// - **Tasks**: a top-level statement `spawn {..}`, `spawn critical {..}` or
+///   `spawn optional {..}` starts a task running the block as an
+///   `async move` block: `Scope::spawn`, `spawn_critical` or
+///   `spawn_optional`. `let h = spawn ..;` (with any pattern, and a type if
+///   you like) binds its handle. The task may name its signal (the
+///   `CancellationToken` it receives) after its kind: `spawn |signal| {..}`,
+///   `spawn critical |signal| {..}`. A spawn needs no `;` after its block,
+///   and may carry outer attributes (`#[cfg(..)]`).
+///   `spawn` is a keyword only at the top level of the macro and when a
+///   block, a word (other than `as`), `|` or `;` follows it: `spawn(x)`,
+///   `spawn!(..)` and `spawn as u8` are ordinary Rust. Inside nested blocks,
+///   call `scope.spawn(..)` yourself (the macro says so if you forget).
+/// - **`scope`** names the scope (a `Scope`) in the body and in each task; a
+///   task that names it gets its own clone.
+/// - **The body** is an `async move` block whose error type is fixed to
+///   `BoxError`, so `?` works in it on any error without annotations.
+///   Its result is the tail expression, or `Ok(())` when the body ends with
+///   a statement (a final `for`, `while` or `if` without `else` counts as a
+///   statement). `return` leaves the body, not the enclosing function.
+/// - **A task's error type** is its own, inferred from its block. A block
+///   whose value is `Ok(..)`, with no `return` and no macro that could hide
+///   one, has nothing to infer it from (written by hand, it needs the type
+///   named); the macro then fixes it to `BoxError`. Other blocks are
+///   unchanged: one that uses `?` and also `return`s may need its type
+///   named, as any async block does.
+///
+/// An empty `scope!` (no statements, with or without options) is a compile
+/// error: it would be a scope with nothing to do.
+///
+/// # Examples
+///
+/// ```text
+/// use async_scope::scope;
+///
+/// async fn totals(
+///     orders: Vec<u32>,
+/// ) -> Result<(u32, usize), async_scope::BoxError> {
+///     let (sum, count) = scope! {
+///         policy = "supervise";
+///         let sum = spawn { Ok(orders.iter().sum::<u32>()) };
+///         let count = spawn critical |signal| {
+///             let rows = load_rows(&signal).await?;   // any error type
+///             Ok(rows.len())
+///         };
+///         spawn optional { send_metrics().await };
+///         Ok((sum.await?, count.await?))
+///     }?;
+///     Ok((sum, count))
+/// }
+/// ```
+///
+/// The repository's `tests/macros.rs` runs examples like this one.
+///
+/// # Equivalent code without the macro
+///
+/// ```text
+/// let (sum, count) = async_scope::Scope::builder()    // with_scope(..) without options
+///     .policy(async_scope::Policy::Supervise)
+///     .run(|scope| async move {
+///         let sum = scope.spawn(move |_| async move {
+///             Ok::<_, async_scope::BoxError>(orders.iter().sum::<u32>())
+///         });
+///         let count = scope.spawn_critical(move |signal| async move {
+///             let rows = load_rows(&signal).await?;
+///             Ok::<_, async_scope::BoxError>(rows.len())
+///         });
+///         scope.spawn_optional(move |_| async move { send_metrics().await });
+///         Ok::<_, async_scope::BoxError>((sum.await?, count.await?))
+///     })
+///     .await?;
+/// ```
+///
+/// A task whose block names `scope` is written
+/// `scope.spawn({ let scope = scope.clone(); move |_| async move { .. } })`.
+///
+/// # Errors at compile time
+///
+/// Each of these is a compile error pointing at the offending tokens: an
+/// unknown task kind (`spawn critcal`, with a suggestion), two kinds on one
+/// task, `spawn` without a block or with an expression instead of a block,
+/// `spawn async {..}`, empty signal bars, tokens after a spawn's block, an
+/// unknown, duplicate or bad option, and an empty `scope!`. Errors that rustc
+/// finds inside a task (a value that is not `Send` held across an `.await`,
+/// a block that does not return a `Result`) point at the task's block.
+#[proc_macro]
+pub fn scope(input: TokenStream) -> TokenStream {
+    scope::scope(input.into()).into()
+}

@@ -1,0 +1,293 @@
+//! Expansion of `scope!`, from validated input only: it cannot fail.
+//!
+//! ```text
+//! with_scope(|scope| async move {                   // or Scope::builder()...run(..)
+//!     if let Some(r) = None::<Result<_, BoxError>> { return r; }   // fixes the body's error type
+//!     let a = 1;                                    // Rust statements, unchanged
+//!     let h = scope.spawn(move |_| async move { .. });             // let h = spawn { .. };
+//!     scope.spawn_critical({
+//!         let scope = Clone::clone(&scope);         // only when the block names `scope`
+//!         move |signal| async move { .. }           // spawn critical |signal| { .. }
+//!     });
+//!     Ok(h.await?)                                  // the tail, or Ok(()) without one
+//! })
+//! .await
+//! ```
+
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use super::validate::{ValidScope, ValidSpawn, ValidStmt};
+use crate::diagnostics::uses_scope;
+
+/// Macros that cannot return from, or otherwise fix the type of, the block
+/// they are called in (see [`spares_error_type`]).
+const TRANSPARENT_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "cfg",
+    "column",
+    "concat",
+    "dbg",
+    "debug",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "env",
+    "eprint",
+    "eprintln",
+    "error",
+    "event",
+    "file",
+    "format",
+    "format_args",
+    "include_bytes",
+    "include_str",
+    "info",
+    "join",
+    "line",
+    "matches",
+    "module_path",
+    "option_env",
+    "panic",
+    "pin",
+    "print",
+    "println",
+    "select",
+    "span",
+    "stringify",
+    "todo",
+    "trace",
+    "try_join",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "warn",
+    "write",
+    "writeln",
+];
+
+/// Returns the identifier `scope`, as the user's code sees it.
+fn scope_ident() -> Ident {
+    Ident::new("scope", Span::call_site())
+}
+
+/// Returns the type hint that fixes an async block's error type to
+/// `BoxError` before its first `?` (as async-trait does for its bodies).
+fn box_error_hint(krate: &syn::Path) -> TokenStream {
+    let result = Ident::new("__async_scope_result", Span::mixed_site());
+    quote! {
+        if let ::core::option::Option::Some(#result) =
+            ::core::option::Option::None::<::core::result::Result<_, #krate::BoxError>>
+        {
+            return #result;
+        }
+    }
+}
+
+/// Expands validated input into the `.await`ed run of a scope.
+pub(crate) fn expand(scope: &ValidScope) -> TokenStream {
+    let ValidScope {
+        options,
+        stmts,
+        tail,
+    } = scope;
+    let tail = tail.as_ref().map_or_else(
+        || quote!(::core::result::Result::Ok(())),
+        ToTokens::to_token_stream,
+    );
+    let body = body(stmts, &tail, &options.krate, false);
+    let run = options.run(&body);
+    quote!(#run.await)
+}
+
+/// Returns the closure that is the scope's body: `|scope| async move { .. }`.
+/// With `typed`, its parameter is written `scope: Scope`, for a closure that
+/// is not passed to the engine (the recovery expansion).
+pub(crate) fn body(
+    stmts: &[ValidStmt],
+    tail: &TokenStream,
+    krate: &syn::Path,
+    typed: bool,
+) -> TokenStream {
+    let scope = scope_ident();
+    let names_scope = uses_scope(tail.clone())
+        || stmts.iter().any(|stmt| match stmt {
+            ValidStmt::Spawn(_) => true,
+            ValidStmt::Rust(stmt) => uses_scope(stmt.to_token_stream()),
+        });
+    let mut param = if names_scope {
+        scope.to_token_stream()
+    } else {
+        quote!(_)
+    };
+    if typed {
+        param.extend(quote!(: #krate::Scope));
+    }
+    let hint = box_error_hint(krate);
+    let stmts = stmts.iter().map(|stmt| match stmt {
+        ValidStmt::Rust(stmt) => rust_stmt(stmt),
+        ValidStmt::Spawn(spawn) => spawn_stmt(spawn, &scope, krate),
+    });
+    quote! {
+        |#param| async move {
+            #hint
+            #(#stmts)*
+            #tail
+        }
+    }
+}
+
+/// Returns a Rust statement as written, with a `;` added when it is an
+/// expression that needs one to be followed by more statements (the parser
+/// only lets such an expression through as the tail, or in recovery).
+fn rust_stmt(stmt: &syn::Stmt) -> TokenStream {
+    let needs_semi = match stmt {
+        syn::Stmt::Expr(expr, None) => !matches!(
+            expr,
+            syn::Expr::If(_)
+                | syn::Expr::Match(_)
+                | syn::Expr::Block(_)
+                | syn::Expr::Unsafe(_)
+                | syn::Expr::While(_)
+                | syn::Expr::Loop(_)
+                | syn::Expr::ForLoop(_)
+                | syn::Expr::TryBlock(_)
+                | syn::Expr::Const(_)
+        ),
+        syn::Stmt::Macro(mac) => {
+            mac.semi_token.is_none() && !matches!(mac.mac.delimiter, syn::MacroDelimiter::Brace(_))
+        }
+        syn::Stmt::Local(_) | syn::Stmt::Item(_) | syn::Stmt::Expr(_, Some(_)) => false,
+    };
+    let mut tokens = stmt.to_token_stream();
+    if needs_semi {
+        tokens.extend(quote!(;));
+    }
+    tokens
+}
+
+/// Expands one spawn into `[let pat =] scope.spawn_kind(move |signal| async move { .. });`.
+fn spawn_stmt(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStream {
+    let ValidSpawn {
+        attrs,
+        binding,
+        spawn,
+        kind,
+        signal,
+        block,
+    } = spawn;
+    // The method carries the span of `spawn`, the task that of the block:
+    // rustc's errors on the task's bounds (`Send`, its output) land there.
+    let method = Ident::new(kind.method(), spawn.span());
+    let signal = match signal {
+        Some((pat, Some(ty))) => quote!(#pat: #ty),
+        Some((pat, None)) => pat.to_token_stream(),
+        None => quote!(_),
+    };
+    let mut stmts = TokenStream::new();
+    if spares_error_type(block) {
+        stmts.extend(box_error_hint(krate));
+    }
+    for stmt in &block.stmts {
+        stmt.to_tokens(&mut stmts);
+    }
+    let mut group = Group::new(Delimiter::Brace, stmts);
+    group.set_span(block.brace_token.span.join());
+    let task = quote_spanned!(block.span()=> move |#signal| async move #group);
+    let task = if uses_scope(block.to_token_stream()) {
+        quote!({
+            let #scope = ::core::clone::Clone::clone(&#scope);
+            #task
+        })
+    } else {
+        task
+    };
+    let call = quote!(#scope.#method(#task));
+    if let Some(binding) = binding {
+        let pat = &binding.pat;
+        let ty = binding.ty.as_ref().map(|ty| quote!(: #ty));
+        quote!(#(#attrs)* let #pat #ty = #call;)
+    } else {
+        quote!(#(#attrs)* #call;)
+    }
+}
+
+/// Returns whether the task's error type can be fixed to `BoxError` without
+/// changing the meaning of any program that compiles without the macro.
+///
+/// A block whose value is `Ok(..)` (a bare `Ok` call as its tail) and which
+/// has no `return` leaves its error type to be inferred from nothing: `?`
+/// and `Scope::spawn`'s `E: Into<BoxError>` bound never pick one type, so
+/// written by hand it fails with "type annotations needed". Fixing the type
+/// there only turns that error into working code. A macro could hide a
+/// `return` (`anyhow::bail!`), so any macro outside [`TRANSPARENT_MACROS`]
+/// keeps the block as written.
+pub(crate) fn spares_error_type(block: &syn::Block) -> bool {
+    let ends_in_ok = match block.stmts.last() {
+        Some(syn::Stmt::Expr(syn::Expr::Call(call), None)) => match &*call.func {
+            syn::Expr::Path(path) => {
+                path.qself.is_none() && path.attrs.is_empty() && path.path.is_ident("Ok")
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    ends_in_ok && transparent(block.to_token_stream())
+}
+
+/// Returns whether `tokens` contain no `return` and call only transparent macros.
+fn transparent(tokens: TokenStream) -> bool {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    trees.iter().enumerate().all(|(i, tree)| match tree {
+        TokenTree::Ident(ident) => {
+            let is_macro = matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!')
+                && matches!(trees.get(i + 2), Some(TokenTree::Group(_)));
+            ident != "return"
+                && (!is_macro || TRANSPARENT_MACROS.iter().any(|name| ident == name))
+        }
+        TokenTree::Group(group) => transparent(group.stream()),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    #[test]
+    fn spares_only_blocks_with_an_unconstrained_error_type() {
+        let spares = |block: syn::Block| spares_error_type(&block);
+        assert!(spares(parse_quote!({ Ok(1) })));
+        assert!(spares(parse_quote!({
+            let x = f()?;
+            println!("{x}");
+            Ok(x)
+        })));
+        assert!(spares(parse_quote!({
+            if a != b {
+                Err(E)?
+            }
+            Ok(())
+        })));
+        assert!(!spares(parse_quote!({ f().await })));
+        assert!(!spares(parse_quote!({ Ok::<_, E>(1) })));
+        assert!(!spares(parse_quote!({
+            if x {
+                return Err(E);
+            }
+            Ok(1)
+        })));
+        assert!(!spares(parse_quote!({
+            bail!("no");
+            Ok(1)
+        })));
+        assert!(!spares(parse_quote!({
+            Ok(1);
+        })));
+        assert!(!spares(parse_quote!({})));
+    }
+}

@@ -1,0 +1,315 @@
+//! Validation of `scope!`'s input: the options, each spawn's kind and
+//! signal, and a body that is not empty. Every mistake is recorded and
+//! replaced by a default (the option left out, a normal task, no signal), so
+//! that the expansion still type-checks the rest.
+
+use proc_macro2::Span;
+use quote::quote;
+
+use super::parse::{Binding, BodyStmt, ScopeInput, Signal, SpawnStmt};
+use crate::diagnostics::{did_you_mean, one_of, Errors};
+use crate::options::{self, Context, Options};
+
+/// The words that may follow `spawn`.
+const KINDS: &[&str] = &["critical", "optional"];
+
+/// A task's kind; each maps onto one `Scope` method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// `spawn { .. }` → `scope.spawn(..)`.
+    Normal,
+    /// `spawn critical { .. }` → `scope.spawn_critical(..)`.
+    Critical,
+    /// `spawn optional { .. }` → `scope.spawn_optional(..)`.
+    Optional,
+}
+
+impl TaskKind {
+    /// The name of the `Scope` method that spawns this kind.
+    pub(crate) fn method(self) -> &'static str {
+        match self {
+            TaskKind::Normal => "spawn",
+            TaskKind::Critical => "spawn_critical",
+            TaskKind::Optional => "spawn_optional",
+        }
+    }
+}
+
+/// Validated input, ready to expand.
+pub(crate) struct ValidScope {
+    /// The options, with defaults in place of wrong ones.
+    pub(crate) options: Options,
+    /// The statements, without the tail.
+    pub(crate) stmts: Vec<ValidStmt>,
+    /// The tail expression: the body's result. `None`: the body ends with a
+    /// statement and its result is `Ok(())`.
+    pub(crate) tail: Option<syn::Expr>,
+}
+
+/// A validated statement.
+pub(crate) enum ValidStmt {
+    /// A Rust statement, unchanged.
+    Rust(Box<syn::Stmt>),
+    /// A spawn.
+    Spawn(Box<ValidSpawn>),
+}
+
+/// A validated spawn.
+pub(crate) struct ValidSpawn {
+    /// Outer attributes of the statement.
+    pub(crate) attrs: Vec<syn::Attribute>,
+    /// `let pat [: type] =`, when the handle is bound.
+    pub(crate) binding: Option<Binding>,
+    /// The `spawn` keyword; its span becomes the method's.
+    pub(crate) spawn: proc_macro2::Ident,
+    /// The task's kind.
+    pub(crate) kind: TaskKind,
+    /// The signal's pattern and type, if named.
+    pub(crate) signal: Option<(syn::Pat, Option<syn::Type>)>,
+    /// The task's block.
+    pub(crate) block: syn::Block,
+}
+
+/// Validates `input`. `complete` is false for the statements parsed before a
+/// structural error, which may be empty without being a mistake.
+pub(crate) fn scope(input: ScopeInput, complete: bool, errors: &mut Errors) -> ValidScope {
+    let ScopeInput {
+        options: raw_options,
+        stmts,
+    } = input;
+    let options_span = raw_options.as_ref().map(|o| o.span);
+    let options = match raw_options {
+        Some(raw) => options::validate(raw.raw, Context::Macro, errors),
+        None => Options::default(),
+    };
+    if complete && stmts.is_empty() {
+        let message = "empty `scope!`, expected statements such as `spawn { .. }`, and an optional tail expression";
+        errors.error(options_span.unwrap_or_else(Span::call_site), message);
+    }
+    let mut stmts: Vec<ValidStmt> = stmts
+        .into_iter()
+        .map(|stmt| match stmt {
+            BodyStmt::Rust(stmt) => ValidStmt::Rust(stmt),
+            BodyStmt::Spawn(spawn) => ValidStmt::Spawn(Box::new(spawn_stmt(*spawn, errors))),
+        })
+        .collect();
+    let tail = if complete {
+        take_tail(&mut stmts)
+    } else {
+        None
+    };
+    ValidScope {
+        options,
+        stmts,
+        tail,
+    }
+}
+
+/// Validates one spawn.
+fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
+    let SpawnStmt {
+        attrs,
+        binding,
+        spawn,
+        kinds,
+        signal,
+        block,
+    } = spawn;
+    let mut kind: Option<(TaskKind, String)> = None;
+    let mut keywords = Vec::new();
+    for word in kinds {
+        let text = word.to_string();
+        let this = match text.as_str() {
+            "critical" => TaskKind::Critical,
+            "optional" => TaskKind::Optional,
+            "async" | "move" => {
+                keywords.push(word);
+                continue;
+            }
+            "normal" => {
+                errors.error(
+                    word.span(),
+                    "`spawn` alone starts a normal task, remove `normal`",
+                );
+                continue;
+            }
+            _ => {
+                errors.error(
+                    word.span(),
+                    format!(
+                        "unknown task kind `{text}`, expected {} after `spawn`{}",
+                        one_of(KINDS),
+                        did_you_mean(&text, KINDS)
+                    ),
+                );
+                continue;
+            }
+        };
+        match &kind {
+            None => kind = Some((this, text)),
+            Some((_, first)) if *first == text => {
+                errors.error(word.span(), format!("duplicate task kind `{text}`"));
+            }
+            Some((_, first)) => errors.error(
+                word.span(),
+                format!("a task has one kind, found both `{first}` and `{text}`"),
+            ),
+        }
+    }
+    if !keywords.is_empty() {
+        errors.error_spanned(
+            quote!(#(#keywords)*),
+            "the task's block is already an `async move` block, write `spawn { .. }`",
+        );
+    }
+    let signal = match signal {
+        Some(Signal::Named(pat_and_type)) => Some(*pat_and_type),
+        Some(Signal::Empty(bars)) => {
+            errors.error(
+                bars,
+                "expected the signal's name between the bars, such as `|signal|`, or no bars",
+            );
+            None
+        }
+        None => None,
+    };
+    ValidSpawn {
+        attrs,
+        binding,
+        spawn,
+        kind: kind.map_or(TaskKind::Normal, |(kind, _)| kind),
+        signal,
+        block,
+    }
+}
+
+/// Removes and returns the tail expression, if the body ends with one. A
+/// final `for`, `while` or `if` without `else` is a statement (its value is
+/// `()`), so the body's result is then `Ok(())`.
+fn take_tail(stmts: &mut Vec<ValidStmt>) -> Option<syn::Expr> {
+    let Some(ValidStmt::Rust(last)) = stmts.last() else {
+        return None;
+    };
+    let is_tail = match &**last {
+        syn::Stmt::Expr(expr, None) => !matches!(
+            expr,
+            syn::Expr::ForLoop(_)
+                | syn::Expr::While(_)
+                | syn::Expr::If(syn::ExprIf {
+                    else_branch: None,
+                    ..
+                })
+        ),
+        syn::Stmt::Macro(mac) => mac.semi_token.is_none(),
+        _ => false,
+    };
+    if !is_tail {
+        return None;
+    }
+    let Some(ValidStmt::Rust(last)) = stmts.pop() else {
+        // `stmts.last()` was a Rust statement just above
+        return None;
+    };
+    match *last {
+        syn::Stmt::Expr(expr, None) => Some(expr),
+        syn::Stmt::Macro(mac) => Some(syn::Expr::Macro(syn::ExprMacro {
+            attrs: mac.attrs,
+            mac: mac.mac,
+        })),
+        // `is_tail` was computed from this very statement
+        other => {
+            stmts.push(ValidStmt::Rust(Box::new(other)));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+
+    fn check(tokens: TokenStream) -> (ValidScope, Vec<String>) {
+        let input = super::super::parse::input(tokens).unwrap_or_else(|(err, _)| panic!("{err}"));
+        let mut errors = Errors::default();
+        let valid = scope(input, true, &mut errors);
+        (valid, errors.messages())
+    }
+
+    fn kinds(valid: &ValidScope) -> Vec<TaskKind> {
+        valid
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                ValidStmt::Spawn(s) => Some(s.kind),
+                ValidStmt::Rust(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn maps_kinds() {
+        let (valid, errors) = check(quote!(spawn {} spawn critical {} spawn optional {}));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            kinds(&valid),
+            [TaskKind::Normal, TaskKind::Critical, TaskKind::Optional]
+        );
+        assert!(valid.tail.is_none());
+    }
+
+    #[test]
+    fn reports_kind_mistakes_and_recovers() {
+        let (valid, errors) = check(quote!(
+            spawn critcal {}
+            spawn critical optional {}
+            spawn optional optional {}
+            spawn normal {}
+            spawn async move {}
+            spawn || {}
+        ));
+        assert_eq!(
+            errors,
+            [
+                "unknown task kind `critcal`, expected `critical` or `optional` after `spawn`, did you mean `critical`?",
+                "a task has one kind, found both `critical` and `optional`",
+                "duplicate task kind `optional`",
+                "`spawn` alone starts a normal task, remove `normal`",
+                "the task's block is already an `async move` block, write `spawn { .. }`",
+                "expected the signal's name between the bars, such as `|signal|`, or no bars",
+            ]
+        );
+        assert_eq!(
+            kinds(&valid),
+            [
+                TaskKind::Normal,
+                TaskKind::Critical,
+                TaskKind::Optional,
+                TaskKind::Normal,
+                TaskKind::Normal,
+                TaskKind::Normal
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_the_tail() {
+        assert!(check(quote!(let a = 1; Ok(a))).0.tail.is_some());
+        assert!(check(quote!(if a { Ok(1) } else { Ok(2) }))
+            .0
+            .tail
+            .is_some());
+        assert!(check(quote!(m! { x })).0.tail.is_some());
+        assert!(check(quote!(let a = 1; Ok(a);)).0.tail.is_none());
+        assert!(check(quote!(for x in y {})).0.tail.is_none());
+        assert!(check(quote!(if a {})).0.tail.is_none());
+        assert!(check(quote!(spawn {})).0.tail.is_none());
+    }
+
+    #[test]
+    fn rejects_an_empty_body() {
+        assert_eq!(check(quote!()).1.len(), 1);
+        assert_eq!(check(quote!(policy = "cancel";)).1.len(), 1);
+        assert_eq!(check(quote!(;)).1.len(), 1);
+    }
+}
