@@ -3,14 +3,17 @@
 //! 1. everything succeeds;
 //! 2. billing fails under the `cancel` policy: its siblings are cancelled at once;
 //! 3. billing fails under `supervise`: the others finish, the failure is in `errors()`;
-//! 4. an optional metrics task fails (ignored) and a critical commit fails (fatal).
+//! 4. an optional metrics task fails (ignored) and a critical commit fails (fatal);
+//! 5. the same handler written with the `#[scoped]` and `scope!` macros.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use async_scope::{with_scope, CancellationToken, Policy, Scope, ScopeError, TaskError};
+use async_scope::{
+    scope, scoped, with_scope, CancellationToken, Policy, Scope, ScopeError, TaskError,
+};
 use tokio::time::sleep;
 
 /// A service call's error.
@@ -80,6 +83,56 @@ async fn load(policy: Policy, billing_fails: bool) -> Result<Dashboard, ScopeErr
             })
         })
         .await
+}
+
+/// The handler's own error: a scope failure, a task failure, or a bad request.
+#[derive(Debug)]
+enum HandlerError {
+    Scope(ScopeError),
+    Task(TaskError),
+    BadRequest(&'static str),
+}
+
+impl From<ScopeError> for HandlerError {
+    fn from(e: ScopeError) -> Self {
+        HandlerError::Scope(e)
+    }
+}
+
+impl From<TaskError> for HandlerError {
+    fn from(e: TaskError) -> Self {
+        HandlerError::Task(e)
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandlerError::Scope(e) => write!(f, "{e}"),
+            HandlerError::Task(e) => write!(f, "a task failed: {e}"),
+            HandlerError::BadRequest(why) => write!(f, "bad request: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+/// `load`, written with `#[scoped]`: the body runs in a scope named `scope`.
+#[scoped(name = "dashboard (macro)")]
+async fn load_with_macro(user_id: u64) -> Result<Dashboard, HandlerError> {
+    if user_id == 0 {
+        return Err(HandlerError::BadRequest("user id 0")); // returned unchanged
+    }
+    let started = Instant::now();
+    let ms = Duration::from_millis;
+    let user = scope.spawn(move |s| call("user", ms(100), false, s, started));
+    let billing = scope.spawn(move |s| call("billing", ms(50), false, s, started));
+    let permissions = scope.spawn(move |s| call("permissions", ms(150), false, s, started));
+    Ok(Dashboard {
+        user: user.await?,
+        billing: billing.await?,
+        permissions: permissions.await?,
+    })
 }
 
 fn show(result: &Result<Dashboard, ScopeError>) {
@@ -153,4 +206,30 @@ async fn main() {
         }
     }
     assert!(result.is_err());
+
+    println!("\n5. the same with the macros: `#[scoped]` and an inline `scope!`");
+    let dashboard = load_with_macro(7).await;
+    match &dashboard {
+        Ok(d) => println!(
+            "  => Ok: user={}, billing={}, permissions={}",
+            d.user, d.billing, d.permissions
+        ),
+        Err(e) => println!("  => Err: {e}"),
+    }
+    assert!(dashboard.is_ok());
+    let bad = load_with_macro(0).await;
+    println!("  => with user id 0: Err: {}", bad.as_ref().unwrap_err());
+    assert!(matches!(bad, Err(HandlerError::BadRequest(_))));
+    let started = Instant::now();
+    let result = scope! {
+        policy = "supervise", name = "notifications";
+        let email = spawn |signal| { call("email", Duration::from_millis(80), true, signal, started).await };
+        let push = spawn |signal| { call("push", Duration::from_millis(40), false, signal, started).await };
+        spawn optional |signal| { call("analytics", Duration::from_millis(20), true, signal, started).await };
+        let sent = [email.await.is_ok(), push.await.is_ok()];
+        println!("    sent: email={}, push={}; failures so far: {}", sent[0], sent[1], scope.errors().len());
+        Ok(sent)
+    };
+    println!("  => {result:?}");
+    assert_eq!(result.unwrap(), [false, true]);
 }

@@ -54,10 +54,10 @@ impl fmt::Display for Policy {
 ///
 /// ```
 /// let err = "panic".parse::<async_scope::Policy>().unwrap_err();
-/// assert_eq!(err.to_string(), "unknown policy `panic`; expected `cancel` or `supervise`");
+/// assert_eq!(err.to_string(), "unknown policy `panic`, expected `cancel` or `supervise`");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown policy `{0}`; expected `cancel` or `supervise`")]
+#[error("unknown policy `{0}`, expected `cancel` or `supervise`")]
 pub struct ParsePolicyError(String);
 
 impl FromStr for Policy {
