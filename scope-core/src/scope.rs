@@ -27,7 +27,7 @@ use std::future::{pending, Future};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -200,6 +200,10 @@ struct State {
     tasks: Vec<AbortHandle>,
     /// `tasks` is pruned when it reaches this length.
     prune_at: usize,
+    /// Nested scopes, dead ones pruned lazily like `tasks`.
+    children: Vec<Weak<Inner>>,
+    /// `children` is pruned when it reaches this length.
+    prune_children_at: usize,
     /// Every failure, in order.
     failures: Vec<TaskFailure>,
     /// The first event that failed the scope.
@@ -260,11 +264,19 @@ impl Inner {
     /// The one place a task failure is handled.
     pub(crate) fn report(&self, failure: TaskFailure) {
         let action = decide(self.policy, failure.kind());
-        self.lock().failures.push(failure.clone());
+        let mut state = self.lock();
+        // Recording the failure and naming the reason happen under one lock,
+        // so the reason is always the first failure in `failures()`.
+        state.failures.push(failure.clone());
         match action {
-            Action::FailScope => self.fail(Reason::TaskFailed(failure)),
-            Action::FailScopeCritical => self.fail(Reason::CriticalTaskFailed(failure)),
-            Action::Report => self.dispatch(&failure),
+            Action::FailScope => self.fail_locked(state, Reason::TaskFailed(failure)),
+            Action::FailScopeCritical => {
+                self.fail_locked(state, Reason::CriticalTaskFailed(failure));
+            }
+            Action::Report => {
+                drop(state);
+                self.dispatch(&failure);
+            }
         }
     }
 
@@ -287,7 +299,11 @@ impl Inner {
 
     /// Fails the scope (the first reason wins) and cancels it.
     fn fail(&self, reason: Reason) {
-        let mut state = self.lock();
+        self.fail_locked(self.lock(), reason);
+    }
+
+    /// [`fail`](Self::fail), with the state already locked.
+    fn fail_locked(&self, mut state: MutexGuard<'_, State>, reason: Reason) {
         if state.reason.is_none() {
             // A scope already cancelled from above was cancelled first.
             let reason = if self.token.is_cancelled() {
@@ -315,6 +331,36 @@ impl Inner {
         for task in tasks {
             task.abort();
         }
+    }
+
+    /// Ends the scope at once, when its future is dropped: closes it and
+    /// aborts its tasks and, at once too, those of every scope nested in it
+    /// (a nested scope inside an aborted task would otherwise run until Tokio
+    /// gets round to dropping that task).
+    fn kill(&self) {
+        let mut state = self.lock();
+        state.aborted = true;
+        state.closed = true;
+        let tasks = std::mem::take(&mut state.tasks);
+        let children = std::mem::take(&mut state.children);
+        drop(state);
+        self.token.cancel();
+        for task in tasks {
+            task.abort();
+        }
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.kill();
+        }
+    }
+
+    /// Keeps a weak link to a nested scope, for [`kill`](Self::kill).
+    fn adopt(&self, child: &Arc<Inner>) {
+        let mut state = self.lock();
+        if state.children.len() >= state.prune_children_at {
+            state.children.retain(|c| c.strong_count() > 0);
+            state.prune_children_at = (state.children.len() * 2).max(MIN_PRUNE);
+        }
+        state.children.push(Arc::downgrade(child));
     }
 
     /// Closes the scope if no task is left.
@@ -1022,14 +1068,18 @@ impl ScopeBuilder {
                 aborted: false,
                 tasks: Vec::new(),
                 prune_at: MIN_PRUNE,
+                children: Vec::new(),
+                prune_children_at: MIN_PRUNE,
                 failures: Vec::new(),
                 reason: None,
             }),
             all_done: Notify::new(),
         };
-        Scope {
-            inner: Arc::new(inner),
+        let inner = Arc::new(inner);
+        if let Some(parent) = &inner.parent {
+            parent.adopt(&inner);
         }
+        Scope { inner }
     }
 }
 
@@ -1054,9 +1104,7 @@ struct RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
-            inner.lock().closed = true;
-            inner.token.cancel();
-            inner.abort_all();
+            inner.kill();
         }
     }
 }

@@ -144,10 +144,17 @@ impl<T> TaskHandle<T> {
 
     /// Cancels this one task.
     ///
-    /// Its token is cancelled at once (when the scope has a grace period) and
-    /// it is aborted after its scope's grace period (at once by default). It
-    /// ends with [`TaskError::Cancelled`], which is not a failure, unless it
-    /// finished first.
+    /// It ends with [`TaskError::Cancelled`], which is not a failure, unless
+    /// it finished first. How it is stopped depends on its scope's grace period:
+    ///
+    /// - with a grace period, the task has a token of its own (a child of the
+    ///   scope's): that token is cancelled at once, and the task is aborted
+    ///   when the grace period ends;
+    /// - with none (the default), tasks share their scope's token, so that a
+    ///   spawn costs no token of its own; cancelling one task aborts it at its
+    ///   next `.await` and leaves the shared token alone. Work the task handed
+    ///   its token to (a blocking thread, say) is then not signalled: give the
+    ///   scope a grace period if tasks must learn of their own cancellation.
     ///
     /// # Examples
     ///
