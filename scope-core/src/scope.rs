@@ -16,9 +16,9 @@
 //!
 //! All mutable state sits behind one mutex per scope (`State`), taken twice per
 //! task (admit + register, and at its end), like `JoinSet`'s own lock; it is
-//! never held while user code, a waker or Tokio's scheduler runs. The
-//! only lock order is `State` → token, so there is no protocol here subtle
-//! enough to need a model checker.
+//! never held while user code runs. Tasks are aborted while it is held, so
+//! that whoever sees `State::aborted` also sees every task aborted (see
+//! docs/RELIABILITY.md, bug E); the lock order is `State` → token.
 
 use std::cell::RefCell;
 use std::error::Error;
@@ -239,7 +239,6 @@ impl Inner {
     fn register(&self, task: AbortHandle) {
         let mut state = self.lock();
         if state.aborted {
-            drop(state);
             task.abort();
             return;
         }
@@ -326,9 +325,9 @@ impl Inner {
         let mut state = self.lock();
         state.aborted = true;
         state.closed = true;
-        let tasks = std::mem::take(&mut state.tasks);
-        drop(state);
-        for task in tasks {
+        // Aborted under the lock: whoever sees `aborted` set also sees every
+        // task aborted (AbortHandle::abort only flags and schedules the task).
+        for task in state.tasks.drain(..) {
             task.abort();
         }
     }
@@ -341,13 +340,12 @@ impl Inner {
         let mut state = self.lock();
         state.aborted = true;
         state.closed = true;
-        let tasks = std::mem::take(&mut state.tasks);
+        for task in state.tasks.drain(..) {
+            task.abort();
+        }
         let children = std::mem::take(&mut state.children);
         drop(state);
         self.token.cancel();
-        for task in tasks {
-            task.abort();
-        }
         for child in children.iter().filter_map(Weak::upgrade) {
             child.kill();
         }

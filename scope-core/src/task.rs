@@ -348,21 +348,24 @@ pub(crate) struct TaskMeta {
 pin_project! {
     /// The future Tokio runs for each task; see the module docs.
     pub(crate) struct TaskFuture<Fut> {
-        // The scope, entered (made `Scope::current`) on every poll. Always
-        // `Some` outside `poll`.
-        scope: Option<Scope>,
-        meta: TaskMeta,
+        // Declared first so it is dropped first: the user's future (and every
+        // destructor in it) is gone before `owner` tells the scope the task ended.
         #[pin]
         fut: Fut,
+        meta: TaskMeta,
+        owner: Owner,
     }
+}
 
-    impl<Fut> PinnedDrop for TaskFuture<Fut> {
-        fn drop(this: Pin<&mut Self>) {
-            // Runs whether the task completed or was aborted: the scope counts
-            // it as ended only now, after the user's future is gone.
-            if let Some(scope) = this.project().scope.take() {
-                scope.inner.task_ended();
-            }
+/// The task's scope, entered (made `Scope::current`) on every poll; always
+/// `Some` outside `poll`. Dropping it, after the task's future, counts the
+/// task out of its scope, whether it completed or was aborted.
+struct Owner(Option<Scope>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(scope) = self.0.take() {
+            scope.inner.task_ended();
         }
     }
 }
@@ -370,9 +373,9 @@ pin_project! {
 impl<Fut> TaskFuture<Fut> {
     pub(crate) fn new(scope: Scope, meta: TaskMeta, fut: Fut) -> Self {
         TaskFuture {
-            scope: Some(scope),
-            meta,
             fut,
+            meta,
+            owner: Owner(Some(scope)),
         }
     }
 }
@@ -385,7 +388,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = enter(this.scope, || this.fut.poll(cx));
+        let polled = enter(&mut this.owner.0, || this.fut.poll(cx));
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(result)) => result,
@@ -398,7 +401,7 @@ where
                 error.clone(),
                 this.meta.location,
             );
-            if let Some(scope) = this.scope {
+            if let Some(scope) = &this.owner.0 {
                 scope.inner.report(failure);
             }
         }

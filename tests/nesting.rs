@@ -1,0 +1,604 @@
+//! Nested scopes (SPEC.md, "Rules": "nesting", "parent cancelled", "child
+//! scope fails"; the paragraph on whose failures a scope lists). A scope
+//! started inside a scope's body or task is its child: cancellation flows
+//! down, failures do not flow up.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_scope::{
+    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, ScopeError, TaskError,
+    TaskFailure,
+};
+use tokio::sync::oneshot;
+
+// === helpers ===
+
+type Res<T = ()> = Result<T, BoxError>;
+
+/// Awaits a test's body, failing instead of hanging if it never ends: time is
+/// paused, so the hour passes as soon as nothing else can run.
+async fn guard<F: std::future::Future>(body: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
+        .await
+        .expect("the test never ended: a scope or handle waited forever")
+}
+
+/// Counts tasks whose future still exists: each task holds a [`Probe`].
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    /// A probe for one task; on drop it records whether `token` was cancelled by then.
+    fn probe(&self, token: &CancellationToken, cancelled_at_drop: &Flag) -> Probe {
+        self.0.fetch_add(1, SeqCst);
+        Probe {
+            live: self.0.clone(),
+            token: token.clone(),
+            cancelled_at_drop: cancelled_at_drop.clone(),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(SeqCst)
+    }
+}
+
+struct Probe {
+    live: Arc<AtomicUsize>,
+    token: CancellationToken,
+    cancelled_at_drop: Flag,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.token.is_cancelled() {
+            self.cancelled_at_drop.set();
+        }
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[derive(Clone, Default)]
+struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    fn set(&self) {
+        self.0.store(true, SeqCst);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
+/// Lets every runnable task run (on a current_thread runtime).
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A task that never ends by itself, holding a probe.
+fn pending_task(
+    live: &Live,
+    cancelled: &Flag,
+) -> impl FnOnce(CancellationToken) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res> + Send>>
+       + Send
+       + 'static {
+    let (live, cancelled) = (live.clone(), cancelled.clone());
+    move |token| {
+        Box::pin(async move {
+            let _probe = live.probe(&token, &cancelled);
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
+fn slot<T>() -> Slot<T> {
+    Arc::new(Mutex::new(None))
+}
+
+// === nesting: found through Scope::current() ===
+
+#[tokio::test(start_paused = true)]
+async fn scope_started_in_body_is_a_child() {
+    guard(async move {
+        with_scope(|outer| async move {
+            let o = outer.clone();
+            with_scope(|inner| async move {
+                assert!(Scope::current().unwrap().same_scope(&inner));
+                assert!(!inner.same_scope(&o));
+                Res::Ok(())
+            })
+            .await?;
+            assert!(
+                Scope::current().unwrap().same_scope(&outer),
+                "the parent is not current again after its child ended"
+            );
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scope_started_in_body_follows_parent_cancel() {
+    guard(async move {
+        let err = with_scope(|outer| async move {
+            let nested = with_scope(|inner| async move {
+                outer.cancel();
+                assert!(
+                    inner.is_cancelled(),
+                    "the child did not see its parent's cancel"
+                );
+                Res::Ok(())
+            })
+            .await;
+            Res::Ok(nested)
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scope_started_in_task_is_a_child() {
+    guard(async move {
+        let nested_reason = slot::<String>();
+        let n = nested_reason.clone();
+        let _ = Scope::builder()
+            .grace(Duration::from_secs(1))
+            .run(|scope| async move {
+                let (ready_tx, ready_rx) = oneshot::channel::<()>();
+                let outer = scope.clone();
+                scope.spawn(move |_| async move {
+                    let result = with_scope(|inner| async move {
+                        assert!(Scope::current().unwrap().same_scope(&inner));
+                        let _ = ready_tx.send(());
+                        inner.signal().cancelled().await;
+                        Res::Ok(())
+                    })
+                    .await;
+                    assert!(Scope::current().unwrap().same_scope(&outer));
+                    *n.lock().unwrap() = Some(match result {
+                        Err(e) => format!("{:?}", e.reason()),
+                        Ok(()) => "ok".into(),
+                    });
+                    Res::Ok(())
+                });
+                ready_rx.await.ok();
+                scope.cancel();
+                Res::Ok(())
+            })
+            .await;
+        assert_eq!(nested_reason.lock().unwrap().as_deref(), Some("Cancelled"));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn parent_cancel_reaches_every_descendant() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = [Flag::default(), Flag::default(), Flag::default()];
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let err = with_scope(|root| {
+            let (live, cancelled, reasons) = (live.clone(), cancelled.clone(), reasons.clone());
+            async move {
+                let r = root.clone();
+                let rs = reasons.clone();
+                with_scope(|child| async move {
+                    child.spawn(pending_task(&live, &cancelled[0]));
+                    let grandchild = with_scope(|grandchild| async move {
+                        grandchild.spawn(pending_task(&live, &cancelled[1]));
+                        grandchild.spawn_optional(pending_task(&live, &cancelled[2]));
+                        settle().await;
+                        r.cancel();
+                        Res::Ok(())
+                    })
+                    .await;
+                    rs.lock()
+                        .unwrap()
+                        .push(format!("{:?}", grandchild.unwrap_err().reason()));
+                    Res::Ok(())
+                })
+                .await
+                .inspect_err(|e| reasons.lock().unwrap().push(format!("{:?}", e.reason())))?;
+                Res::Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled));
+        assert_eq!(*reasons.lock().unwrap(), ["Cancelled", "Cancelled"]);
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.iter().all(Flag::get));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_started_after_parent_cancel_is_cancelled() {
+    guard(async move {
+        let called = Flag::default();
+        let c = called.clone();
+        let _ = with_scope(|outer| async move {
+            outer.cancel();
+            let nested = with_scope(|inner| async move {
+                assert!(inner.is_cancelled());
+                let h = inner.spawn(move |_| {
+                    c.set();
+                    async { Res::Ok(()) }
+                });
+                assert!(matches!(h.await, Err(TaskError::Cancelled)));
+                Res::Ok(())
+            })
+            .await;
+            assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+            Res::Ok(())
+        })
+        .await;
+        assert!(!called.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn parent_failure_cancels_child_with_reason_cancelled() {
+    guard(async move {
+        let err = with_scope(|outer| async move {
+            let nested = with_scope(|inner| async move {
+                outer.spawn(|_| async { Err::<(), _>("parent task failed") });
+                inner.signal().cancelled().await;
+                Res::Ok(())
+            })
+            .await;
+            let nested = nested.unwrap_err();
+            assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+            assert!(
+                nested.failures().is_empty(),
+                "the parent's failure leaked into the child"
+            );
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_timeout_still_reports_cancelled_when_parent_cancelled_first() {
+    guard(async move {
+        let _ = with_scope(|outer| async move {
+            let nested = Scope::builder()
+                .timeout(Duration::from_secs(1))
+                .run(|inner| async move {
+                    outer.cancel();
+                    inner.spawn(|_| std::future::pending::<Res>());
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Res::Ok(())
+                })
+                .await;
+            assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+            Res::Ok(())
+        })
+        .await;
+    })
+    .await;
+}
+
+// === child scope fails: the parent is not affected ===
+
+#[tokio::test(start_paused = true)]
+async fn child_failure_does_not_affect_the_parent() {
+    guard(async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let parent_sibling_token = slot::<CancellationToken>();
+        let t = parent_sibling_token.clone();
+        let value = with_scope(|outer| async move {
+            let sibling = outer.spawn(move |token| async move {
+                *t.lock().unwrap() = Some(token);
+                rx.await.ok();
+                Res::Ok("sibling done")
+            });
+            let nested = with_scope(|inner| async move {
+                inner.spawn(|_| async { Err::<(), _>("child task failed") });
+                inner.spawn_critical(|_| async { Err::<(), _>("child critical failed") });
+                Res::Ok(())
+            })
+            .await;
+            assert!(nested.is_err());
+            assert!(
+                !outer.is_cancelled(),
+                "the child's failure cancelled its parent"
+            );
+            assert!(
+                outer.errors().is_empty(),
+                "the child's failures leaked into the parent"
+            );
+            tx.send(()).unwrap();
+            sibling.await
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, "sibling done");
+        let token = parent_sibling_token.lock().unwrap().take().unwrap();
+        assert!(!token.is_cancelled());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_failure_in_a_task_does_not_affect_the_parent() {
+    guard(async move {
+        with_scope(|outer| async move {
+            let task = outer.spawn(|_| async {
+                let nested = with_scope(|inner| async move {
+                    inner.spawn(|_| async { Err::<(), _>("deep failure") });
+                    Res::Ok(())
+                })
+                .await;
+                Res::Ok(nested.is_err())
+            });
+            assert!(task.await?, "the child did not fail");
+            assert!(!outer.is_cancelled());
+            assert!(outer.errors().is_empty());
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_error_surfaces_where_the_child_is_awaited() {
+    guard(async move {
+        let child_failure = slot::<async_scope::TaskId>();
+        let c = child_failure.clone();
+        let c2 = child_failure.clone();
+        with_scope(|_| async move {
+            let err: ScopeError = Scope::builder()
+                .name("child")
+                .run(|inner| async move {
+                    let h = inner.spawn(|_| async { Err::<(), _>("child task failed") });
+                    *c.lock().unwrap() = Some(h.id());
+                    Res::Ok(())
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.scope_name(), Some("child"));
+            match err.reason() {
+                Reason::TaskFailed(f) => assert_eq!(Some(f.task()), *c2.lock().unwrap()),
+                other => panic!("unexpected {other:?}"),
+            }
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_returning_child_error_is_an_ordinary_failure_under_cancel() {
+    guard(async move {
+    let err = with_scope(|outer| async move {
+        outer.spawn(|_| async {
+            with_scope(|inner| async move {
+                inner.spawn(|_| async { Err::<(), _>("deep failure") });
+                Res::Ok(())
+            })
+            .await?;
+            Res::Ok(())
+        });
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    let failure = match err.reason() {
+        Reason::TaskFailed(f) => f,
+        other => panic!("unexpected {other:?}"),
+    };
+    let TaskError::Failed(error) = failure.error() else {
+        panic!("unexpected {:?}", failure.error());
+    };
+    let child = error
+        .downcast_ref::<ScopeError>()
+        .expect("the task's error is the child's ScopeError");
+    assert!(
+        matches!(child.reason(), Reason::TaskFailed(f) if f.error().to_string() == "deep failure")
+    );
+    assert_eq!(
+        err.failures().len(),
+        1,
+        "the child's own failures leaked into the parent"
+    );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_returning_child_error_is_an_ordinary_failure_under_supervise() {
+    guard(async move {
+    let handled = Arc::new(Mutex::new(Vec::<TaskFailure>::new()));
+    let h = handled.clone();
+    Scope::builder()
+        .policy(Policy::Supervise)
+        .on_error(move |f| h.lock().unwrap().push(f.clone()))
+        .run(|outer| async move {
+            let task = outer.spawn(|_| async {
+                with_scope(|inner| async move {
+                    inner.spawn(|_| async { Err::<(), _>("deep failure") });
+                    Res::Ok(())
+                })
+                .await?;
+                Res::Ok(())
+            });
+            let id = task.id();
+            assert!(matches!(task.await, Err(TaskError::Failed(_))));
+            let errors = outer.errors();
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].task(), id);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    // The child (policy Cancel) failed by its own task: no handler for that one;
+    // the parent's task failure is supervised: the parent's handler, once.
+    let handled = handled.lock().unwrap();
+    assert_eq!(handled.len(), 1);
+    assert!(
+        matches!(handled[0].error(), TaskError::Failed(e) if e.downcast_ref::<ScopeError>().is_some())
+    );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn nested_failures_belong_to_the_nested_scope() {
+    guard(async move {
+        let inner_scope = slot::<Scope>();
+        let i = inner_scope.clone();
+        let outer_errors = Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|outer| async move {
+                let _ = outer.spawn(|_| async { Err::<(), _>("outer") }).await;
+                Scope::builder()
+                    .policy(Policy::Supervise)
+                    .run(|inner| async move {
+                        *i.lock().unwrap() = Some(inner.clone());
+                        let _ = inner.spawn(|_| async { Err::<(), _>("inner 1") }).await;
+                        let _ = inner
+                            .spawn_optional(|_| async { Err::<(), _>("inner 2") })
+                            .await;
+                        Res::Ok(())
+                    })
+                    .await?;
+                Res::Ok(outer.errors())
+            })
+            .await
+            .unwrap();
+        let texts =
+            |fs: &[TaskFailure]| fs.iter().map(|f| f.error().to_string()).collect::<Vec<_>>();
+        assert_eq!(texts(&outer_errors), ["outer"]);
+        let inner = inner_scope.lock().unwrap().take().unwrap();
+        assert_eq!(texts(&inner.errors()), ["inner 1", "inner 2"]);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn child_timeout_does_not_affect_the_parent() {
+    guard(async move {
+        with_scope(|outer| async move {
+            let nested = Scope::builder()
+                .timeout(Duration::from_millis(10))
+                .run(|inner| async move {
+                    inner.spawn(|_| std::future::pending::<Res>());
+                    Res::Ok(())
+                })
+                .await;
+            assert!(matches!(nested.unwrap_err().reason(), Reason::TimedOut));
+            assert!(!outer.is_cancelled());
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn sibling_scopes_are_independent() {
+    guard(async move {
+        with_scope(|outer| async move {
+            let (tx, rx) = oneshot::channel::<()>();
+            let a = outer.spawn(|_| async move {
+                with_scope(|inner| async move {
+                    let h = inner.spawn(|_| async move {
+                        rx.await.ok();
+                        Res::Ok("a")
+                    });
+                    Res::Ok(h.await?)
+                })
+                .await
+                .map_err(BoxError::from)
+            });
+            let b = outer.spawn(|_| async move {
+                let r = with_scope(|inner| async move {
+                    inner.cancel();
+                    Res::Ok(())
+                })
+                .await;
+                let _ = tx.send(());
+                Res::Ok(r.is_err())
+            });
+            assert!(b.await?);
+            assert_eq!(a.await?, "a");
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn deep_nesting_cancels_from_the_top() {
+    guard(async move {
+        fn nest(
+            depth: usize,
+            live: Live,
+            cancelled: Flag,
+            ready: Arc<AtomicUsize>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res> + Send>> {
+            Box::pin(async move {
+                with_scope(|scope| async move {
+                    scope.spawn(pending_task(&live, &cancelled));
+                    if depth > 0 {
+                        let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
+                        scope.spawn(move |_| nest(depth - 1, l, c, r));
+                    }
+                    ready.fetch_add(1, SeqCst);
+                    std::future::pending::<()>().await;
+                    Res::Ok(())
+                })
+                .await?;
+                Ok(())
+            })
+        }
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let ready = Arc::new(AtomicUsize::new(0));
+        let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
+        let err = with_scope(|root| async move {
+            let r2 = r.clone();
+            root.spawn(move |_| nest(5, l, c, r2));
+            while r.load(SeqCst) < 6 {
+                tokio::task::yield_now().await;
+            }
+            settle().await;
+            root.cancel();
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled));
+        settle().await;
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.get());
+    })
+    .await;
+}

@@ -1,0 +1,385 @@
+//! Policy `Cancel` (SPEC.md, "Rules": "`spawn` task fails (returns `Err` or
+//! panics), policy Cancel"; "Details": later failures after a scope failed).
+//! The first failure of a Normal task cancels every sibling and nested scope,
+//! and fails the scope with `Reason::TaskFailed` naming that first failure.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_scope::{
+    with_scope, BoxError, CancellationToken, Reason, Scope, ScopeError, TaskError, TaskKind,
+};
+
+// === helpers ===
+
+type Res<T = ()> = Result<T, BoxError>;
+
+/// Awaits a test's body, failing instead of hanging if it never ends: time is
+/// paused, so the hour passes as soon as nothing else can run.
+async fn guard<F: std::future::Future>(body: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
+        .await
+        .expect("the test never ended: a scope or handle waited forever")
+}
+
+/// Counts tasks whose future still exists: each task holds a [`Probe`].
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    /// A probe for one task; on drop it records whether `token` was cancelled by then.
+    fn probe(&self, token: &CancellationToken, cancelled_at_drop: &Flag) -> Probe {
+        self.0.fetch_add(1, SeqCst);
+        Probe {
+            live: self.0.clone(),
+            token: token.clone(),
+            cancelled_at_drop: cancelled_at_drop.clone(),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(SeqCst)
+    }
+}
+
+struct Probe {
+    live: Arc<AtomicUsize>,
+    token: CancellationToken,
+    cancelled_at_drop: Flag,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.token.is_cancelled() {
+            self.cancelled_at_drop.set();
+        }
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[derive(Clone, Default)]
+struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    fn set(&self) {
+        self.0.store(true, SeqCst);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
+/// Lets every runnable task run (on a current_thread runtime).
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A task that never ends by itself, holding a probe.
+fn pending_task(
+    live: &Live,
+    cancelled: &Flag,
+) -> impl FnOnce(CancellationToken) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res> + Send>>
+       + Send
+       + 'static {
+    let (live, cancelled) = (live.clone(), cancelled.clone());
+    move |token| {
+        Box::pin(async move {
+            let _probe = live.probe(&token, &cancelled);
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
+fn reason_failure(err: &ScopeError) -> &async_scope::TaskFailure {
+    match err.reason() {
+        Reason::TaskFailed(failure) => failure,
+        other => panic!("expected TaskFailed, got {other:?}"),
+    }
+}
+
+// === the rule ===
+
+#[tokio::test(start_paused = true)]
+async fn cancel_normal_err_cancels_siblings_and_fails_with_task_failed() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let (l, c) = (live.clone(), cancelled.clone());
+        let failing_id = Arc::new(Mutex::new(None));
+        let f = failing_id.clone();
+        let err = with_scope(|scope| async move {
+            let sibling = scope.spawn(pending_task(&l, &c));
+            settle().await;
+            let failing = scope.spawn(|_| async { Err::<(), _>("boom") });
+            *f.lock().unwrap() = Some(failing.id());
+            assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        let failure = reason_failure(&err);
+        assert_eq!(Some(failure.task()), *failing_id.lock().unwrap());
+        assert_eq!(failure.kind(), TaskKind::Normal);
+        assert!(matches!(failure.error(), TaskError::Failed(e) if e.to_string() == "boom"));
+        assert_eq!(err.failures().len(), 1);
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.get(), "the sibling's token was not cancelled");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_normal_panic_cancels_siblings_and_fails_with_task_failed() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let (l, c) = (live.clone(), cancelled.clone());
+        let err = with_scope(|scope| async move {
+            let sibling = scope.spawn(pending_task(&l, &c));
+            settle().await;
+            scope.spawn(|_| async {
+                if std::hint::black_box(true) {
+                    panic!("task exploded");
+                }
+                Res::Ok(())
+            });
+            assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        let failure = reason_failure(&err);
+        assert!(matches!(failure.error(), TaskError::Panicked(m) if m == "task exploded"));
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_failure_cancels_every_kind_of_sibling() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = [Flag::default(), Flag::default(), Flag::default()];
+        let err = with_scope(|scope| {
+            let (live, cancelled) = (live.clone(), cancelled.clone());
+            async move {
+                let normal = scope.spawn(pending_task(&live, &cancelled[0]));
+                let critical = scope.spawn_critical(pending_task(&live, &cancelled[1]));
+                let optional = scope.spawn_optional(pending_task(&live, &cancelled[2]));
+                settle().await;
+                scope.spawn(|_| async { Err::<(), _>("boom") });
+                assert!(matches!(normal.await, Err(TaskError::Cancelled)));
+                assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+                assert_eq!(optional.await, None);
+                Res::Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert_eq!(
+            err.failures().len(),
+            1,
+            "cancelled siblings counted as failures"
+        );
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.iter().all(Flag::get));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_failure_cancels_nested_scope_in_body() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let (l, c) = (live.clone(), cancelled.clone());
+        let err = with_scope(|scope| async move {
+            let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+            scope.spawn(|_| async move {
+                go_rx.await.ok();
+                Err::<(), _>("boom")
+            });
+            let nested = with_scope(|inner| async move {
+                inner.spawn(pending_task(&l, &c));
+                settle().await;
+                go_tx.send(()).unwrap();
+                Res::Ok(())
+            })
+            .await;
+            let nested = nested.unwrap_err();
+            assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_failure_cancels_nested_scope_in_sibling_task() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let nested_result = Arc::new(Mutex::new(None::<String>));
+        let (l, c, n) = (live.clone(), cancelled.clone(), nested_result.clone());
+        let err = Scope::builder()
+            // The grace period lets the sibling see its nested scope's result.
+            .grace(Duration::from_secs(1))
+            .run(|scope| async move {
+                scope.spawn(move |_| async move {
+                    let result = with_scope(|inner| async move {
+                        inner.spawn(pending_task(&l, &c));
+                        Res::Ok(())
+                    })
+                    .await;
+                    *n.lock().unwrap() = Some(match result {
+                        Err(e) if matches!(e.reason(), Reason::Cancelled) => "cancelled".into(),
+                        other => format!("{other:?}"),
+                    });
+                    Res::Ok(())
+                });
+                settle().await;
+                scope.spawn(|_| async { Err::<(), _>("boom") });
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert_eq!(nested_result.lock().unwrap().as_deref(), Some("cancelled"));
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_reason_is_the_first_failure_and_later_ones_are_collected() {
+    guard(async move {
+        let ids = Arc::new(Mutex::new(Vec::new()));
+        let i = ids.clone();
+        let err = Scope::builder()
+            .grace(Duration::from_secs(1))
+            .run(|scope| async move {
+                let late = scope.spawn(|token| async move {
+                    token.cancelled().await;
+                    Err::<(), _>("second")
+                });
+                settle().await;
+                let first = scope.spawn(|_| async { Err::<(), _>("first") });
+                i.lock().unwrap().extend([first.id(), late.id()]);
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        let ids = ids.lock().unwrap().clone();
+        assert_eq!(reason_failure(&err).task(), ids[0]);
+        let failed: Vec<_> = err.failures().iter().map(|f| f.task()).collect();
+        assert_eq!(failed, ids, "every failure, in order");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_failure_refuses_later_spawns() {
+    guard(async move {
+        let called = Flag::default();
+        let c = called.clone();
+        let _ = with_scope(|scope| async move {
+            let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+            assert!(scope.is_cancelled());
+            let late = scope.spawn(move |_| {
+                c.set();
+                async { Res::Ok(()) }
+            });
+            assert!(matches!(late.await, Err(TaskError::Cancelled)));
+            Res::Ok(())
+        })
+        .await;
+        assert!(!called.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_failure_is_seen_by_the_body_through_signal_and_is_cancelled() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            scope.spawn(|_| async { Err::<(), _>("boom") });
+            scope.signal().cancelled().await;
+            assert!(scope.is_cancelled());
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_success_of_every_task_is_ok() {
+    guard(async move {
+        let sum = with_scope(|scope| async move {
+            let handles: Vec<_> = (0..10)
+                .map(|i| scope.spawn(move |_| async move { Res::Ok(i) }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await?;
+            }
+            Res::Ok(sum)
+        })
+        .await
+        .unwrap();
+        assert_eq!(sum, 45);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reason_is_the_first_listed_failure_when_failures_race() {
+    // Real time here: the limit only turns a hang into a failure.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+        // Two tasks on the two workers fail at the same instant, many times over.
+        for round in 0..1000 {
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let err = with_scope(|scope| async move {
+                for name in ["a", "b"] {
+                    let arrived = arrived.clone();
+                    scope.spawn(move |_| async move {
+                        arrived.fetch_add(1, SeqCst);
+                        // Line both failures up (bounded: both may share a worker).
+                        for _ in 0..20_000 {
+                            if arrived.load(SeqCst) == 2 {
+                                break;
+                            }
+                            std::hint::spin_loop();
+                        }
+                        Err::<(), _>(name)
+                    });
+                }
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+            assert_eq!(
+                err.failures()[0].task(),
+                reason_failure(&err).task(),
+                "round {round}: the reason is not the first failure listed"
+            );
+        }
+    })
+    .await
+    .expect("the test never ended: a scope or handle waited forever");
+}

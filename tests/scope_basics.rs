@@ -1,0 +1,866 @@
+//! The life of one scope: what the body's outcome means (`Ok`, `Err`,
+//! panic), what task handles yield, `wait_for_completion`, `Scope::current`,
+//! and a `Scope` handle kept after its scope ended (SPEC.md, "Rules": the
+//! body rows, "a task handle is awaited", `wait_for_completion()`, "a `Scope`
+//! handle used after its scope ended", "nesting" for `Scope::current`; the
+//! "first event decides" paragraph).
+
+use std::any::Any;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use async_scope::{
+    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, ScopeError, TaskError,
+};
+use tokio::sync::oneshot;
+
+// === helpers ===
+
+type Res<T = ()> = Result<T, BoxError>;
+
+/// Awaits a test's body, failing instead of hanging if it never ends: time is
+/// paused, so the hour passes as soon as nothing else can run.
+async fn guard<F: std::future::Future>(body: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
+        .await
+        .expect("the test never ended: a scope or handle waited forever")
+}
+
+/// Counts tasks whose future still exists: each task holds a [`Probe`].
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    /// A probe for one task; on drop it records whether `token` was cancelled by then.
+    fn probe(&self, token: &CancellationToken, cancelled_at_drop: &Flag) -> Probe {
+        self.0.fetch_add(1, SeqCst);
+        Probe {
+            live: self.0.clone(),
+            token: token.clone(),
+            cancelled_at_drop: cancelled_at_drop.clone(),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(SeqCst)
+    }
+}
+
+struct Probe {
+    live: Arc<AtomicUsize>,
+    token: CancellationToken,
+    cancelled_at_drop: Flag,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.token.is_cancelled() {
+            self.cancelled_at_drop.set();
+        }
+        self.live.fetch_sub(1, SeqCst);
+    }
+}
+
+#[derive(Clone, Default)]
+struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    fn set(&self) {
+        self.0.store(true, SeqCst);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
+/// Polls `fut` once with the current task's waker.
+async fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    let mut fut = Some(fut);
+    poll_fn(|cx| Poll::Ready(fut.take().expect("polled once").poll(cx))).await
+}
+
+/// Lets every runnable task run (on a current_thread runtime).
+async fn settle() {
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Awaits `fut`, catching a panic it raises.
+async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
+    let mut fut = pin!(fut);
+    poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        },
+    )
+    .await
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, PartialEq)]
+struct InvalidInput(u32);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid input {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
+
+// === the body returns Ok(v) ===
+
+#[tokio::test(start_paused = true)]
+async fn body_ok_returns_value_after_every_task_ended() {
+    guard(async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let task_done = Flag::default();
+        let body_done = Flag::default();
+        let (t, b) = (task_done.clone(), body_done.clone());
+        let mut run = pin!(with_scope(|scope| async move {
+            scope.spawn(move |_| async move {
+                rx.await.ok();
+                t.set();
+                Res::Ok(())
+            });
+            b.set();
+            Res::Ok(7)
+        }));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        settle().await;
+        assert!(body_done.get());
+        assert!(
+            poll_once(run.as_mut()).await.is_pending(),
+            "the scope ended before its task"
+        );
+        tx.send(()).unwrap();
+        assert_eq!(run.await.unwrap(), 7);
+        assert!(task_done.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_ok_but_scope_failed_meanwhile_returns_err() {
+    guard(async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut run = pin!(with_scope(|scope| async move {
+            scope.spawn(move |_| async move {
+                rx.await.ok();
+                Err::<(), _>("late failure")
+            });
+            Res::Ok(7)
+        }));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        tx.send(()).unwrap();
+        let err = run.await.unwrap_err();
+        match err.reason() {
+            Reason::TaskFailed(failure) => assert_eq!(failure.error().to_string(), "late failure"),
+            other => panic!("unexpected reason {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_ok_waits_for_tasks_spawned_by_tasks() {
+    guard(async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let grandchild_done = Flag::default();
+        let g = grandchild_done.clone();
+        let mut run = pin!(with_scope(|scope| async move {
+            scope.spawn(move |_| async move {
+                let scope = Scope::current().expect("a task runs in its scope");
+                scope.spawn(move |_| async move {
+                    rx.await.ok();
+                    g.set();
+                    Res::Ok(())
+                });
+                Res::Ok(())
+            });
+            Res::Ok(())
+        }));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        settle().await;
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        tx.send(()).unwrap();
+        run.await.unwrap();
+        assert!(grandchild_done.get());
+    })
+    .await;
+}
+
+// === the body returns Err ===
+
+#[tokio::test(start_paused = true)]
+async fn body_err_cancels_tasks_and_fails_with_body_failed() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let (l, c) = (live.clone(), cancelled.clone());
+        let err = with_scope(|scope| async move {
+            scope.spawn(move |token| async move {
+                let _probe = l.probe(&token, &c);
+                std::future::pending::<()>().await;
+                Res::Ok(())
+            });
+            settle().await;
+            Err::<(), _>(InvalidInput(3))
+        })
+        .await
+        .unwrap_err();
+        match err.reason() {
+            Reason::BodyFailed(e) => {
+                assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(3)));
+                assert_eq!(e.to_string(), "invalid input 3");
+            }
+            other => panic!("unexpected reason {other:?}"),
+        }
+        assert_eq!(live.count(), 0, "the task outlived its scope");
+        assert!(cancelled.get(), "the task's token was not cancelled");
+        assert!(err.failures().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_err_fails_scope_under_supervise_too() {
+    guard(async move {
+        let err = Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|_| async { Err::<(), _>("bad request") })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::BodyFailed(e) if e.to_string() == "bad request"));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_err_refuses_later_spawns() {
+    guard(async move {
+        let called = Flag::default();
+        let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
+        let k = keep.clone();
+        let _ = with_scope(|scope| async move {
+            *k.lock().unwrap() = Some(scope.clone());
+            Err::<(), _>("no")
+        })
+        .await;
+        let scope = keep.lock().unwrap().take().unwrap();
+        let c = called.clone();
+        let late = scope.spawn(move |_| {
+            c.set();
+            async { Res::Ok(()) }
+        });
+        assert!(matches!(late.await, Err(TaskError::Cancelled)));
+        assert!(!called.get());
+    })
+    .await;
+}
+
+// === the body panics ===
+
+#[tokio::test(start_paused = true)]
+async fn body_panic_joins_tasks_then_the_panic_continues() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = Flag::default();
+        let (l, c) = (live.clone(), cancelled.clone());
+        let caught = catch_panic(with_scope(|scope| async move {
+            scope.spawn(move |token| async move {
+                let _probe = l.probe(&token, &c);
+                std::future::pending::<()>().await;
+                Res::Ok(())
+            });
+            settle().await;
+            if std::hint::black_box(true) {
+                panic!("body exploded");
+            }
+            Res::Ok(())
+        }))
+        .await;
+        let payload = caught.expect_err("the body's panic was swallowed");
+        assert_eq!(panic_text(&*payload), "body exploded");
+        // Joined before the panic continued: the task is already gone (an abort
+        // alone would leave it to the runtime's next turn).
+        assert_eq!(
+            live.count(),
+            0,
+            "the panic continued before the task was joined"
+        );
+        assert!(cancelled.get());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn body_panic_lets_tasks_use_their_grace_before_the_panic_continues() {
+    guard(async move {
+        let cleaned = Flag::default();
+        let c = cleaned.clone();
+        let caught = catch_panic(Scope::builder().grace(Duration::from_secs(1)).run(
+            |scope| async move {
+                scope.spawn(move |token| async move {
+                    token.cancelled().await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    c.set();
+                    Res::Ok(())
+                });
+                settle().await;
+                if std::hint::black_box(true) {
+                    panic!("body exploded");
+                }
+                Res::Ok(())
+            },
+        ))
+        .await;
+        assert_eq!(panic_text(&*caught.unwrap_err()), "body exploded");
+        assert!(
+            cleaned.get(),
+            "the task was not joined before the panic continued"
+        );
+    })
+    .await;
+}
+
+// === a task handle is awaited ===
+
+#[tokio::test(start_paused = true)]
+async fn handle_yields_the_task_value() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let h = scope.spawn(|_| async { Res::Ok("ada") });
+            assert_eq!(h.await.unwrap(), "ada");
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn handle_yields_failed_with_the_task_error() {
+    guard(async move {
+        Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|scope| async move {
+                let h = scope.spawn(|_| async { Err::<(), _>(InvalidInput(9)) });
+                match h.await {
+                    Err(TaskError::Failed(e)) => {
+                        assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(9)));
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn handle_yields_panicked_with_the_panic_message() {
+    guard(async move {
+        Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|scope| async move {
+                let fixed = scope.spawn(|_| async {
+                    if std::hint::black_box(true) {
+                        panic!("fixed message");
+                    }
+                    Res::Ok(())
+                });
+                let formatted = scope.spawn(|_| async {
+                    if std::hint::black_box(true) {
+                        panic!("formatted {}", 42);
+                    }
+                    Res::Ok(())
+                });
+                assert!(matches!(fixed.await, Err(TaskError::Panicked(m)) if m == "fixed message"));
+                assert!(
+                    matches!(formatted.await, Err(TaskError::Panicked(m)) if m == "formatted 42")
+                );
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn handle_yields_cancelled_for_a_cancelled_task() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let h = scope.spawn(|_| async {
+                std::future::pending::<()>().await;
+                Res::Ok(())
+            });
+            h.cancel();
+            assert!(matches!(h.await, Err(TaskError::Cancelled)));
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_handle_does_not_cancel_its_task() {
+    guard(async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let (tx2, rx2) = oneshot::channel::<()>();
+        let done = Flag::default();
+        let optional_done = Flag::default();
+        let (d, od) = (done.clone(), optional_done.clone());
+        let mut run = pin!(with_scope(|scope| async move {
+            drop(scope.spawn(move |_| async move {
+                rx.await.ok();
+                d.set();
+                Res::Ok(())
+            }));
+            drop(scope.spawn_optional(move |_| async move {
+                rx2.await.ok();
+                od.set();
+                Res::Ok(())
+            }));
+            Res::Ok(())
+        }));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        settle().await;
+        tx.send(()).unwrap();
+        tx2.send(()).unwrap();
+        run.await.unwrap();
+        assert!(done.get(), "dropping the handle cancelled the task");
+        assert!(
+            optional_done.get(),
+            "dropping the optional handle cancelled the task"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn handle_is_finished_once_the_task_ended() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let (tx, rx) = oneshot::channel::<()>();
+            let h = scope.spawn(move |_| async move {
+                rx.await.ok();
+                Res::Ok(())
+            });
+            settle().await;
+            assert!(!h.is_finished());
+            tx.send(()).unwrap();
+            scope.wait_for_completion().await?;
+            assert!(h.is_finished());
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+// === wait_for_completion() ===
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_waits_for_every_task_spawned_so_far() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let done = Arc::new(AtomicUsize::new(0));
+            let mut senders = Vec::new();
+            for _ in 0..3 {
+                let (tx, rx) = oneshot::channel::<()>();
+                senders.push(tx);
+                let done = done.clone();
+                scope.spawn(move |_| async move {
+                    rx.await.ok();
+                    done.fetch_add(1, SeqCst);
+                    Res::Ok(())
+                });
+            }
+            let mut wait = pin!(scope.wait_for_completion());
+            for tx in senders {
+                assert!(poll_once(wait.as_mut()).await.is_pending());
+                tx.send(()).unwrap();
+                settle().await;
+            }
+            wait.await?;
+            assert_eq!(done.load(SeqCst), 3);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_is_ok_despite_supervised_and_optional_failures() {
+    guard(async move {
+        Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|scope| async move {
+                scope.spawn(|_| async { Err::<(), _>("supervised") });
+                scope.spawn_optional(|_| async { Err::<(), _>("optional") });
+                scope.wait_for_completion().await?;
+                assert_eq!(scope.errors().len(), 2);
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_is_ok_despite_optional_failure_under_cancel() {
+    guard(async move {
+        with_scope(|scope| async move {
+            scope.spawn_optional(|_| async { Err::<(), _>("optional") });
+            scope.wait_for_completion().await?;
+            assert_eq!(scope.errors().len(), 1);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_errs_when_the_scope_has_failed() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            scope.spawn(|_| async { Err::<(), _>("boom") });
+            let err = scope.wait_for_completion().await.unwrap_err();
+            assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+            assert_eq!(err.failures().len(), 1);
+            Res::Ok(()) // the body's Ok does not rescue the scope
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_errs_when_the_scope_was_cancelled() {
+    guard(async move {
+        let _ = with_scope(|scope| async move {
+            scope.cancel();
+            let err = scope.wait_for_completion().await.unwrap_err();
+            assert!(matches!(err.reason(), Reason::Cancelled));
+            Res::Ok(())
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_completion_with_no_tasks_is_ok_at_once() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let mut wait = pin!(scope.wait_for_completion());
+            assert!(matches!(
+                poll_once(wait.as_mut()).await,
+                Poll::Ready(Ok(()))
+            ));
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+// === a Scope handle used after its scope ended ===
+
+async fn ended_scope(fail: bool) -> Scope {
+    let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let result = with_scope(|scope| async move {
+        *k.lock().unwrap() = Some(scope.clone());
+        scope.spawn(|_| async { Res::Ok(()) });
+        if fail {
+            scope.spawn(|_| async { Err::<(), _>("boom") });
+        }
+        Res::Ok(())
+    })
+    .await;
+    assert_eq!(result.is_err(), fail);
+    let scope = keep.lock().unwrap().take().unwrap();
+    scope
+}
+
+async fn assert_refuses_spawns(scope: &Scope) {
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    let normal = scope.spawn(move |_| {
+        c.fetch_add(1, SeqCst);
+        async { Res::Ok(1) }
+    });
+    let c = called.clone();
+    let critical = scope.spawn_critical(move |_| {
+        c.fetch_add(1, SeqCst);
+        async { Err::<(), _>("would fail the scope") }
+    });
+    let c = called.clone();
+    let optional = scope.spawn_optional(move |_| {
+        c.fetch_add(1, SeqCst);
+        async { Res::Ok(1) }
+    });
+    assert!(normal.is_finished() && critical.is_finished() && optional.is_finished());
+    assert!(matches!(normal.await, Err(TaskError::Cancelled)));
+    assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+    assert_eq!(optional.await, None);
+    settle().await;
+    assert_eq!(
+        called.load(SeqCst),
+        0,
+        "a refused task's closure was called"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ended_scope_refuses_spawns_without_calling_the_closure() {
+    guard(async move {
+        let scope = ended_scope(false).await;
+        assert_refuses_spawns(&scope).await;
+        assert!(scope.errors().is_empty());
+        // Nothing else panics either.
+        scope.wait_for_completion().await.unwrap();
+        scope.cancel();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_scope_refuses_spawns_without_calling_the_closure() {
+    guard(async move {
+        let scope = ended_scope(true).await;
+        assert_refuses_spawns(&scope).await;
+        assert_eq!(
+            scope.errors().len(),
+            1,
+            "a refused spawn counted as a failure"
+        );
+        assert!(scope.wait_for_completion().await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scope_that_ended_normally_is_not_cancelled() {
+    guard(async move {
+        let scope = ended_scope(false).await;
+        assert!(!scope.is_cancelled());
+        assert!(!scope.signal().is_cancelled());
+    })
+    .await;
+}
+
+// === Scope::current() ===
+
+#[tokio::test(start_paused = true)]
+async fn current_is_none_outside_any_scope() {
+    guard(async move {
+        assert!(Scope::current().is_none());
+        with_scope(|_| async { Res::Ok(()) }).await.unwrap();
+        assert!(
+            Scope::current().is_none(),
+            "the scope leaked into its caller"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn current_is_the_scope_in_its_body_and_its_tasks() {
+    guard(async move {
+        with_scope(|scope| async move {
+            assert!(Scope::current().unwrap().same_scope(&scope));
+            settle().await;
+            assert!(Scope::current().unwrap().same_scope(&scope));
+            let s = scope.clone();
+            let in_task = scope.spawn(move |_| async move {
+                let first = Scope::current().unwrap().same_scope(&s);
+                tokio::task::yield_now().await;
+                Res::Ok(first && Scope::current().unwrap().same_scope(&s))
+            });
+            assert!(in_task.await?);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn current_is_visible_to_the_task_closure() {
+    guard(async move {
+        with_scope(|scope| async move {
+            let s = scope.clone();
+            let h = scope.spawn(move |_| {
+                let in_closure = Scope::current().is_some_and(|c| c.same_scope(&s));
+                async move { Res::Ok(in_closure) }
+            });
+            assert!(h.await?);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+// === policy(), signal() ===
+
+#[tokio::test(start_paused = true)]
+async fn policy_is_the_builders() {
+    guard(async move {
+        with_scope(|scope| async move {
+            assert_eq!(scope.policy(), Policy::Cancel);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+        Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|scope| async move {
+                assert_eq!(scope.policy(), Policy::Supervise);
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+// === the first event that fails a scope decides its reason ===
+
+#[tokio::test(start_paused = true)]
+async fn first_event_decides_reason_task_failure_then_body_err() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            let h = scope.spawn(|_| async { Err::<(), _>("task first") });
+            let _ = h.await;
+            Err::<(), _>("body second")
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_event_decides_reason_body_err_then_task_failure() {
+    guard(async move {
+        let err = Scope::builder()
+            .grace(Duration::from_secs(3600))
+            .run(|scope| async move {
+                scope.spawn(|token| async move {
+                    token.cancelled().await;
+                    Err::<(), _>("task second")
+                });
+                settle().await;
+                Err::<(), _>("body first")
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
+        assert_eq!(
+            err.failures().len(),
+            1,
+            "the later failure is still collected"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_event_decides_reason_cancel_then_failures() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            scope.cancel();
+            scope.spawn_critical(|_| async { Err::<(), _>("refused anyway") });
+            Err::<(), _>("body after cancel")
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_event_decides_reason_critical_then_cancel() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            let h = scope.spawn_critical(|_| async { Err::<(), _>("critical first") });
+            let _ = h.await;
+            scope.cancel();
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err.reason(), Reason::CriticalTaskFailed(_)),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scope_error_failures_match_errors() {
+    guard(async move {
+        let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
+        let k = keep.clone();
+        let err: ScopeError = Scope::builder()
+            .policy(Policy::Supervise)
+            .run(|scope| async move {
+                *k.lock().unwrap() = Some(scope.clone());
+                let _ = scope.spawn(|_| async { Err::<(), _>("one") }).await;
+                let _ = scope
+                    .spawn_optional(|_| async { Err::<(), _>("two") })
+                    .await;
+                let _ = scope
+                    .spawn_critical(|_| async { Err::<(), _>("three") })
+                    .await;
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        let scope = keep.lock().unwrap().take().unwrap();
+        let ids = |fs: &[async_scope::TaskFailure]| fs.iter().map(|f| f.task()).collect::<Vec<_>>();
+        assert_eq!(ids(err.failures()), ids(&scope.errors()));
+        assert_eq!(err.failures().len(), 3);
+    })
+    .await;
+}

@@ -1,0 +1,559 @@
+//! Task kinds under each policy: one named test per policy × task kind ×
+//! outcome (SPEC.md, "Rules": the `spawn`, `spawn_critical` and
+//! `spawn_optional` rows), plus the optional task's "still cancelled with the
+//! scope" and the critical task's "cancelled at once".
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+use async_scope::{BoxError, Policy, Reason, Scope, TaskError, TaskKind};
+use tokio::sync::oneshot;
+
+// === helpers ===
+
+type Res<T = ()> = Result<T, BoxError>;
+
+/// Awaits a test's body, failing instead of hanging if it never ends: time is
+/// paused, so the hour passes as soon as nothing else can run.
+async fn guard<F: std::future::Future>(body: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
+        .await
+        .expect("the test never ended: a scope or handle waited forever")
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    Ok,
+    Err,
+    Panic,
+}
+
+/// What one case produced.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    /// What the task's handle yielded.
+    handle: String,
+    /// `"ok"`, or the scope's `Reason` variant.
+    scope: &'static str,
+    /// The kinds and messages listed by `errors()` and `failures()`.
+    errors: Vec<(TaskKind, String)>,
+    /// How many times the scope's error handler ran.
+    handled: usize,
+    /// Whether a running sibling was cancelled.
+    sibling_cancelled: bool,
+}
+
+fn task(
+    outcome: Outcome,
+) -> impl FnOnce(
+    async_scope::CancellationToken,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res<u32>> + Send>>
+       + Send
+       + 'static {
+    move |_| {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            match outcome {
+                Outcome::Ok => Ok(7),
+                Outcome::Err => Err("boom".into()),
+                Outcome::Panic => panic!("boom"),
+            }
+        })
+    }
+}
+
+fn describe(result: Result<u32, TaskError>) -> String {
+    match result {
+        Ok(v) => format!("ok {v}"),
+        Err(TaskError::Failed(e)) => format!("failed {e}"),
+        Err(TaskError::Panicked(m)) => format!("panicked {m}"),
+        Err(TaskError::Cancelled) => "cancelled".into(),
+        Err(other) => format!("{other:?}"),
+    }
+}
+
+fn reason_name(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::TaskFailed(_) => "task failed",
+        Reason::CriticalTaskFailed(_) => "critical task failed",
+        Reason::BodyFailed(_) => "body failed",
+        Reason::Cancelled => "cancelled",
+        Reason::TimedOut => "timed out",
+        _ => "unknown",
+    }
+}
+
+/// Runs one task of `kind` with `outcome` beside a sibling that waits until
+/// the task has ended, in a scope with `policy` and an error handler.
+async fn case(policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let keep = Arc::new(Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let result = Scope::builder()
+        .policy(policy)
+        .on_error(move |_| {
+            h.fetch_add(1, SeqCst);
+        })
+        .run(|scope| async move {
+            *k.lock().unwrap() = Some(scope.clone());
+            let (tx, rx) = oneshot::channel::<()>();
+            let sibling = scope.spawn(move |_| async move {
+                rx.await.ok();
+                Res::Ok(0)
+            });
+            let handle = match kind {
+                TaskKind::Normal => describe(scope.spawn(task(outcome)).await),
+                TaskKind::Critical => describe(scope.spawn_critical(task(outcome)).await),
+                TaskKind::Optional => match scope.spawn_optional(task(outcome)).await {
+                    Some(v) => format!("some {v}"),
+                    None => "none".into(),
+                },
+            };
+            let _ = tx.send(());
+            let sibling_cancelled = matches!(sibling.await, Err(TaskError::Cancelled));
+            Res::Ok((handle, sibling_cancelled))
+        })
+        .await;
+    let scope = keep.lock().unwrap().take().unwrap();
+    let errors: Vec<_> = scope
+        .errors()
+        .iter()
+        .map(|f| (f.kind(), describe(Err(f.error().clone()))))
+        .collect();
+    let (scope_outcome, handle, sibling_cancelled) = match result {
+        Ok((handle, sibling_cancelled)) => ("ok", handle, sibling_cancelled),
+        Err(e) => {
+            let listed: Vec<_> = e
+                .failures()
+                .iter()
+                .map(|f| (f.kind(), describe(Err(f.error().clone()))))
+                .collect();
+            assert_eq!(listed, errors, "failures() and errors() disagree");
+            // The body still ran to its end; its values are lost with the Ok.
+            (reason_name(e.reason()), String::from("?"), true)
+        }
+    };
+    Observed {
+        handle,
+        scope: scope_outcome,
+        errors,
+        handled: handled.load(SeqCst),
+        sibling_cancelled,
+    }
+}
+
+/// Like [`case`], for outcomes that fail the scope: the body's view is lost
+/// with the error, so it is reported through the probe values instead.
+async fn failing_case(policy: Policy, kind: TaskKind, outcome: Outcome) -> (Observed, String) {
+    let seen = Arc::new(Mutex::new(String::new()));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let s = seen.clone();
+    let sibling_cancelled = Arc::new(Mutex::new(false));
+    let sc = sibling_cancelled.clone();
+    let err = Scope::builder()
+        .policy(policy)
+        .on_error(move |_| {
+            h.fetch_add(1, SeqCst);
+        })
+        .run(|scope| async move {
+            let (_tx, rx) = oneshot::channel::<()>();
+            let sibling = scope.spawn(move |_| async move {
+                rx.await.ok();
+                Res::Ok(0)
+            });
+            let handle = match kind {
+                TaskKind::Normal => describe(scope.spawn(task(outcome)).await),
+                TaskKind::Critical => describe(scope.spawn_critical(task(outcome)).await),
+                _ => unreachable!(),
+            };
+            *s.lock().unwrap() = handle;
+            // The sibling never gets its go-ahead: only cancellation ends it.
+            *sc.lock().unwrap() = matches!(sibling.await, Err(TaskError::Cancelled));
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    let errors = err
+        .failures()
+        .iter()
+        .map(|f| (f.kind(), describe(Err(f.error().clone()))))
+        .collect();
+    let failure = match err.reason() {
+        Reason::TaskFailed(f) | Reason::CriticalTaskFailed(f) => describe(Err(f.error().clone())),
+        other => format!("{other:?}"),
+    };
+    let observed = Observed {
+        handle: seen.lock().unwrap().clone(),
+        scope: reason_name(err.reason()),
+        errors,
+        handled: handled.load(SeqCst),
+        sibling_cancelled: *sibling_cancelled.lock().unwrap(),
+    };
+    (observed, failure)
+}
+
+fn succeeded(handle: &str) -> Observed {
+    Observed {
+        handle: handle.into(),
+        scope: "ok",
+        errors: vec![],
+        handled: 0,
+        sibling_cancelled: false,
+    }
+}
+
+/// A failure that does not fail the scope: recorded, handled once, siblings go on.
+fn reported(handle: &str, kind: TaskKind, error: &str) -> Observed {
+    Observed {
+        handle: handle.into(),
+        scope: "ok",
+        errors: vec![(kind, error.into())],
+        handled: 1,
+        sibling_cancelled: false,
+    }
+}
+
+/// A failure that fails the scope: recorded, no handler, siblings cancelled.
+fn fatal(handle: &str, kind: TaskKind, error: &str, reason: &'static str) -> Observed {
+    Observed {
+        handle: handle.into(),
+        scope: reason,
+        errors: vec![(kind, error.into())],
+        handled: 0,
+        sibling_cancelled: true,
+    }
+}
+
+// === policy Cancel ===
+
+#[tokio::test(start_paused = true)]
+async fn cancel_normal_ok_yields_value() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Cancel, TaskKind::Normal, Outcome::Ok).await,
+            succeeded("ok 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_normal_err_fails_scope_and_cancels_siblings() {
+    guard(async move {
+        let (observed, reason) = failing_case(Policy::Cancel, TaskKind::Normal, Outcome::Err).await;
+        let expected = fatal(
+            "failed boom",
+            TaskKind::Normal,
+            "failed boom",
+            "task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "failed boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_normal_panic_fails_scope_and_cancels_siblings() {
+    guard(async move {
+        let (observed, reason) =
+            failing_case(Policy::Cancel, TaskKind::Normal, Outcome::Panic).await;
+        let expected = fatal(
+            "panicked boom",
+            TaskKind::Normal,
+            "panicked boom",
+            "task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "panicked boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_critical_ok_yields_value() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Cancel, TaskKind::Critical, Outcome::Ok).await,
+            succeeded("ok 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_critical_err_fails_scope_as_critical() {
+    guard(async move {
+        let (observed, reason) =
+            failing_case(Policy::Cancel, TaskKind::Critical, Outcome::Err).await;
+        let expected = fatal(
+            "failed boom",
+            TaskKind::Critical,
+            "failed boom",
+            "critical task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "failed boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_critical_panic_fails_scope_as_critical() {
+    guard(async move {
+        let (observed, reason) =
+            failing_case(Policy::Cancel, TaskKind::Critical, Outcome::Panic).await;
+        let expected = fatal(
+            "panicked boom",
+            TaskKind::Critical,
+            "panicked boom",
+            "critical task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "panicked boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_optional_ok_yields_some() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Cancel, TaskKind::Optional, Outcome::Ok).await,
+            succeeded("some 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_optional_err_yields_none_and_is_reported() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Cancel, TaskKind::Optional, Outcome::Err).await,
+            reported("none", TaskKind::Optional, "failed boom")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_optional_panic_yields_none_and_is_reported() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Cancel, TaskKind::Optional, Outcome::Panic).await,
+            reported("none", TaskKind::Optional, "panicked boom")
+        );
+    })
+    .await;
+}
+
+// === policy Supervise ===
+
+#[tokio::test(start_paused = true)]
+async fn supervise_normal_ok_yields_value() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Normal, Outcome::Ok).await,
+            succeeded("ok 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_normal_err_is_reported_and_siblings_go_on() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Normal, Outcome::Err).await,
+            reported("failed boom", TaskKind::Normal, "failed boom")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_normal_panic_is_reported_and_siblings_go_on() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Normal, Outcome::Panic).await,
+            reported("panicked boom", TaskKind::Normal, "panicked boom")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_critical_ok_yields_value() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Critical, Outcome::Ok).await,
+            succeeded("ok 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_critical_err_fails_scope_as_critical() {
+    guard(async move {
+        let (observed, reason) =
+            failing_case(Policy::Supervise, TaskKind::Critical, Outcome::Err).await;
+        let expected = fatal(
+            "failed boom",
+            TaskKind::Critical,
+            "failed boom",
+            "critical task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "failed boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_critical_panic_fails_scope_as_critical() {
+    guard(async move {
+        let (observed, reason) =
+            failing_case(Policy::Supervise, TaskKind::Critical, Outcome::Panic).await;
+        let expected = fatal(
+            "panicked boom",
+            TaskKind::Critical,
+            "panicked boom",
+            "critical task failed",
+        );
+        assert_eq!(observed, expected);
+        assert_eq!(reason, "panicked boom");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_optional_ok_yields_some() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Optional, Outcome::Ok).await,
+            succeeded("some 7")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_optional_err_yields_none_and_is_reported() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Optional, Outcome::Err).await,
+            reported("none", TaskKind::Optional, "failed boom")
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn supervise_optional_panic_yields_none_and_is_reported() {
+    guard(async move {
+        assert_eq!(
+            case(Policy::Supervise, TaskKind::Optional, Outcome::Panic).await,
+            reported("none", TaskKind::Optional, "panicked boom")
+        );
+    })
+    .await;
+}
+
+// === kind-specific rules ===
+
+#[tokio::test(start_paused = true)]
+async fn critical_failure_cancels_the_scope_at_once() {
+    guard(async move {
+        for policy in [Policy::Cancel, Policy::Supervise] {
+            let _ = Scope::builder()
+                .policy(policy)
+                .run(|scope| async move {
+                    let critical = scope.spawn_critical(|_| async { Err::<(), _>("boom") });
+                    let _ = critical.await;
+                    // Observable as soon as the failure is: no later step needed.
+                    assert!(scope.is_cancelled(), "{policy:?}");
+                    Res::Ok(())
+                })
+                .await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn optional_task_is_still_cancelled_with_the_scope() {
+    guard(async move {
+        let handled = Arc::new(AtomicUsize::new(0));
+        let h = handled.clone();
+        let token_seen = Arc::new(Mutex::new(None));
+        let t = token_seen.clone();
+        let err = Scope::builder()
+            .on_error(move |_| {
+                h.fetch_add(1, SeqCst);
+            })
+            .run(|scope| async move {
+                let optional = scope.spawn_optional(move |token| {
+                    *t.lock().unwrap() = Some(token);
+                    std::future::pending::<Res>()
+                });
+                tokio::task::yield_now().await;
+                scope.cancel();
+                assert_eq!(optional.await, None);
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled));
+        assert!(token_seen.lock().unwrap().as_ref().unwrap().is_cancelled());
+        assert!(err.failures().is_empty(), "cancellation is not a failure");
+        assert_eq!(handled.load(SeqCst), 0);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn optional_task_is_cancelled_when_a_normal_sibling_fails() {
+    guard(async move {
+        let err = Scope::builder()
+            .run(|scope| async move {
+                let optional = scope.spawn_optional(|_| std::future::pending::<Res>());
+                scope.spawn(|_| async { Err::<(), _>("boom") });
+                assert_eq!(optional.await, None);
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert_eq!(err.failures().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_optional_failures_never_cancel_or_fail_the_scope() {
+    guard(async move {
+        Scope::builder()
+            .run(|scope| async move {
+                for i in 0..50 {
+                    scope.spawn_optional(
+                        move |_| async move { Err::<(), _>(format!("metrics {i}")) },
+                    );
+                }
+                scope.wait_for_completion().await?;
+                assert!(!scope.is_cancelled());
+                assert_eq!(scope.errors().len(), 50);
+                assert!(scope
+                    .errors()
+                    .iter()
+                    .all(|f| f.kind() == TaskKind::Optional));
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+    })
+    .await;
+}
