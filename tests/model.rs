@@ -2474,7 +2474,6 @@ impl Drop for Live {
 /// runtime `run` can return while an aborted task's destructor is still
 /// running on another worker.
 #[test]
-#[ignore = "engine bug: a task counts as ended before its future is dropped (task.rs PinnedDrop)"]
 fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
