@@ -337,14 +337,8 @@ impl Inner {
     /// (a nested scope inside an aborted task would otherwise run until Tokio
     /// gets round to dropping that task).
     fn kill(&self) {
-        let mut state = self.lock();
-        state.aborted = true;
-        state.closed = true;
-        for task in state.tasks.drain(..) {
-            task.abort();
-        }
-        let children = std::mem::take(&mut state.children);
-        drop(state);
+        self.abort_all();
+        let children = std::mem::take(&mut self.lock().children);
         self.token.cancel();
         for child in children.iter().filter_map(Weak::upgrade) {
             child.kill();
