@@ -87,7 +87,7 @@ const SCHEDULES: u64 = 16;
 /// polled; until then its tasks can be polled and see their signal (they should
 /// be aborted at their next `.await`). While `true`, the model skips the
 /// scenarios that could expose it; set to `false` once the engine is fixed.
-const ENGINE_BUG_NESTED_ABORT: bool = true;
+const ENGINE_BUG_NESTED_ABORT: bool = false;
 /// Default number of generated cases (`PROPTEST_CASES` overrides).
 const DEFAULT_CASES: u32 = 2000;
 
@@ -2556,7 +2556,6 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
 /// scope), though it should be aborted at that `.await`. Found by `engine_matches_model`; the model skips
 /// the scenarios that expose it while `ENGINE_BUG_NESTED_ABORT` is `true`.
 #[test]
-#[ignore = "engine bug: a nested scope with no grace period lets its tasks run after an ancestor's cancel"]
 fn regression_nested_scope_without_grace_aborts_at_once() {
     let rt = runtime();
     rt.block_on(async {
@@ -2601,7 +2600,6 @@ fn regression_nested_scope_without_grace_aborts_at_once() {
 /// fails at 19027 ms; that scope's body awaits another scope (no grace period)
 /// whose task waits for its signal and must be aborted at once, not end `Ok`.
 #[test]
-#[ignore = "engine bug: a nested scope with no grace period lets its tasks run after an ancestor's cancel"]
 fn regression_model_nested_scope_without_grace() {
     let leaf = |after, outcome, on_signal| TaskSpec {
         kind: TaskKind::Normal,

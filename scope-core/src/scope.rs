@@ -223,9 +223,8 @@ impl Inner {
 
     /// Counts a new task in, unless the scope refuses spawns.
     fn admit(&self) -> bool {
-        if self.token.is_cancelled() {
-            return false;
-        }
+        // `closed` covers cancellation from above too: an ancestor's `fail`
+        // fails its nested scopes (see `fail_locked`), so no token lock here.
         let mut state = self.lock();
         if state.closed {
             return false;
@@ -313,10 +312,17 @@ impl Inner {
             state.reason = Some(reason);
         }
         state.closed = true;
+        let children = state.children.clone();
         drop(state);
         self.token.cancel();
         if self.grace.is_zero() {
             self.abort_all();
+        }
+        // Cancellation flows down at once, not when each nested scope's run
+        // loop is next polled: nested scopes close and, without a grace
+        // period, abort their tasks now.
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.fail(Reason::Cancelled);
         }
     }
 
@@ -1070,6 +1076,10 @@ impl ScopeBuilder {
         let inner = Arc::new(inner);
         if let Some(parent) = &inner.parent {
             parent.adopt(&inner);
+            // Opened under an ancestor that was already cancelled.
+            if inner.token.is_cancelled() {
+                inner.fail(Reason::Cancelled);
+            }
         }
         Scope { inner }
     }
