@@ -8,7 +8,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::policy::TaskKind;
-use crate::task::TaskId;
+use crate::task::{TaskId, TaskMeta};
 
 /// A type-erased error, the error type every task and body error converts into.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -107,23 +107,50 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 pub struct TaskFailure {
     task: TaskId,
     kind: TaskKind,
+    name: Option<Arc<str>>,
     error: TaskError,
     location: &'static Location<'static>,
 }
 
 impl TaskFailure {
-    pub(crate) fn new(
-        task: TaskId,
-        kind: TaskKind,
-        error: TaskError,
-        location: &'static Location<'static>,
-    ) -> Self {
+    pub(crate) fn new(meta: &TaskMeta, error: TaskError) -> Self {
         TaskFailure {
-            task,
-            kind,
+            task: meta.id,
+            kind: meta.kind,
+            name: meta.name.clone(),
             error,
-            location,
+            location: meta.location,
         }
+    }
+
+    /// Returns the task's name, if it was spawned with one
+    /// ([`Scope::spawn_named`](crate::Scope::spawn_named) or [`Scope::task`](crate::Scope::task)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         scope.spawn_named("fetch", |_| async { Err::<(), _>("timeout") });
+    ///         scope.wait_for_completion().await?;
+    ///         let failure = &scope.errors()[0];
+    ///         assert_eq!(failure.name(), Some("fetch"));
+    ///         let text = failure.to_string();
+    ///         assert!(text.contains(" \"fetch\" (spawned at "), "{text}");
+    ///         assert!(text.ends_with("failed: timeout"), "{text}");
+    ///         Ok::<_, async_scope::ScopeError>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Returns the id of the task that failed.
@@ -174,11 +201,11 @@ impl fmt::Display for TaskFailure {
             TaskError::Panicked(_) => "",
             _ => "failed: ",
         };
-        write!(
-            f,
-            "{kind}task {} (spawned at {}) {verb}{}",
-            self.task, self.location, self.error
-        )
+        write!(f, "{kind}task {}", self.task)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
+        }
+        write!(f, " (spawned at {}) {verb}{}", self.location, self.error)
     }
 }
 

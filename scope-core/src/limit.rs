@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+use crate::task::TaskId;
+
 /// The slots of one scope.
 pub(crate) struct Slots {
     state: Mutex<SlotState>,
@@ -21,7 +23,7 @@ struct SlotState {
     /// Slots nobody holds. Invariant: `free == 0` whenever `waiters` holds a live receiver.
     free: usize,
     /// Tasks waiting for a slot, in spawn order.
-    waiters: VecDeque<oneshot::Sender<()>>,
+    waiters: VecDeque<(TaskId, oneshot::Sender<()>)>,
 }
 
 /// One held slot, given back when dropped.
@@ -52,8 +54,8 @@ impl Slots {
         })
     }
 
-    /// Takes a slot, or a place at the end of the queue.
-    pub(crate) fn start(self: &Arc<Self>) -> Start {
+    /// Takes a slot for task `id`, or a place at the end of the queue.
+    pub(crate) fn start(self: &Arc<Self>, id: TaskId) -> Start {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.free > 0 {
             state.free -= 1;
@@ -62,7 +64,7 @@ impl Slots {
             })
         } else {
             let (tx, rx) = oneshot::channel();
-            state.waiters.push_back(tx);
+            state.waiters.push_back((id, tx));
             Start::Wait(Waiting {
                 slots: self.clone(),
                 rx: Some(rx),
@@ -73,12 +75,23 @@ impl Slots {
     /// Gives a slot to the first live waiter, or back to the pool.
     fn release(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(waiter) = state.waiters.pop_front() {
+        while let Some((_, waiter)) = state.waiters.pop_front() {
             if waiter.send(()).is_ok() {
                 return;
             }
         }
         state.free += 1;
+    }
+
+    /// The tasks still waiting for a slot, in spawn order (for snapshots).
+    pub(crate) fn waiting(&self) -> Vec<TaskId> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .waiters
+            .iter()
+            .filter(|(_, waiter)| !waiter.is_closed())
+            .map(|(id, _)| *id)
+            .collect()
     }
 }
 

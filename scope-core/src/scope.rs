@@ -23,23 +23,27 @@
 use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
-use std::future::{pending, Future};
+use std::future::{pending, poll_fn, Future};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
-use tokio::time::{sleep, Sleep};
+use tokio::time::{sleep, sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{decide, Action};
 use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
 use crate::limit::{Slots, Start};
+use crate::observe::{self, ScopeSpan};
 use crate::policy::{Policy, TaskKind};
-use crate::task::{Entered, OptionalHandle, TaskFuture, TaskHandle, TaskId, TaskMeta};
+use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
+use crate::task::{Entered, OptionalHandle, OwnSignal, TaskFuture, TaskHandle, TaskId, TaskMeta};
+use crate::task_builder::TaskBuilder;
 
 thread_local! {
     /// The scope whose body or task is being polled on this thread.
@@ -127,6 +131,51 @@ pub struct Scope {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A scope's id, unique in the process; shown in snapshots, tracing and
+/// `ASYNC_SCOPE_DEBUG` lines. Ids grow in the order scopes are opened.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async_scope::with_scope(|outer| async move {
+///     async_scope::with_scope(|inner| async move {
+///         assert!(outer.id() < inner.id());
+///         assert_eq!(inner.id().to_string(), inner.id().as_u64().to_string());
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .await
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeId(u64);
+
+impl ScopeId {
+    fn next() -> ScopeId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ScopeId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Returns the id as a number.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeId`].
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ScopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// Options for a scope, then [`run`](ScopeBuilder::run).
 ///
 /// # Examples
@@ -174,11 +223,14 @@ struct Handler {
 
 /// The state every handle of one scope shares.
 pub(crate) struct Inner {
+    id: ScopeId,
     name: Option<Arc<str>>,
     policy: Policy,
     grace: Duration,
     /// Cancelled when the scope is cancelled; a child of the parent's token.
     token: CancellationToken,
+    /// When the scope was cancelled: the grace period runs from here.
+    cancelled_at: OnceLock<Instant>,
     /// The enclosing scope, for error handlers. Parents never point to children.
     parent: Option<Arc<Inner>>,
     handler: Option<Handler>,
@@ -187,6 +239,16 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     /// Notified when `State::live` drops to zero.
     all_done: Notify,
+    /// The Tokio task the scope was opened in: a snapshot draws the scope
+    /// under its parent's task that runs it.
+    opened_in: Option<tokio::task::Id>,
+    /// Set when the scope's `run` has returned or its future was dropped:
+    /// snapshots leave it out from then on.
+    ended: AtomicBool,
+    /// When the scope was opened (Tokio's clock), for snapshots.
+    opened: Instant,
+    /// The scope's tracing span; see `observe`.
+    pub(crate) span: ScopeSpan,
 }
 
 struct State {
@@ -196,12 +258,20 @@ struct State {
     closed: bool,
     /// Every task has been aborted; a task registered later is aborted at once.
     aborted: bool,
-    /// Abort handles of the tasks, finished ones pruned lazily (see `register`).
-    tasks: Vec<AbortHandle>,
+    /// Abort handles and records of the tasks, finished ones pruned lazily
+    /// (see `register`).
+    tasks: Vec<(AbortHandle, TaskRecord)>,
+    /// Tasks that returned `Ok`.
+    done: usize,
+    /// Tasks that ended cancelled or aborted.
+    cancelled: usize,
     /// `tasks` is pruned when it reaches this length.
     prune_at: usize,
     /// Nested scopes, dead ones pruned lazily like `tasks`.
     children: Vec<Weak<Inner>>,
+    /// This scope was killed (its future dropped) before its last task was
+    /// gone, and holds a live count on its parent until then (see `kill`).
+    holds_parent: bool,
     /// `children` is pruned when it reaches this length.
     prune_children_at: usize,
     /// Every failure, in order.
@@ -235,33 +305,71 @@ impl Inner {
 
     /// Keeps a task's abort handle, pruning finished ones so the list stays
     /// within twice the number of live tasks.
-    fn register(&self, task: AbortHandle) {
+    fn register(&self, task: AbortHandle, record: TaskRecord) {
         let mut state = self.lock();
         if state.aborted {
             task.abort();
             return;
         }
         if state.tasks.len() >= state.prune_at {
-            state.tasks.retain(|t| !t.is_finished());
+            state.tasks.retain(|(t, _)| !t.is_finished());
             state.prune_at = (state.tasks.len() * 2).max(MIN_PRUNE);
         }
-        state.tasks.push(task);
+        state.tasks.push((task, record));
     }
 
-    /// Called when a task's future is dropped, completed or aborted.
-    pub(crate) fn task_ended(&self) {
+    /// Called when a task's future is dropped, completed or aborted, with how it ended.
+    pub(crate) fn task_ended(&self, meta: &TaskMeta, ended: TaskState) {
         let mut state = self.lock();
+        match ended {
+            TaskState::Done => state.done += 1,
+            TaskState::Cancelled => state.cancelled += 1,
+            _ => {}
+        }
         state.live -= 1;
         let last = state.live == 0;
+        let release = last && std::mem::take(&mut state.holds_parent);
         drop(state);
         if last {
             self.all_done.notify_waiters();
+        }
+        if ended == TaskState::Cancelled {
+            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, meta);
+        }
+        if release {
+            if let Some(parent) = &self.parent {
+                parent.lease_ended();
+            }
+        }
+    }
+
+    /// A nested scope killed before its tasks were gone has lost its last one
+    /// (see `kill`).
+    fn lease_ended(&self) {
+        let mut state = self.lock();
+        state.live -= 1;
+        let last = state.live == 0;
+        let release = last && std::mem::take(&mut state.holds_parent);
+        drop(state);
+        if last {
+            self.all_done.notify_waiters();
+        }
+        if release {
+            if let Some(parent) = &self.parent {
+                parent.lease_ended();
+            }
         }
     }
 
     /// The one place a task failure is handled.
     pub(crate) fn report(&self, failure: TaskFailure) {
         let action = decide(self.policy, failure.kind());
+        observe::task_failed(
+            self.id,
+            self.name.as_deref(),
+            &failure,
+            action != Action::Report,
+        );
         let mut state = self.lock();
         // Recording the failure and naming the reason happen under one lock,
         // so the reason is always the first failure in `failures()`.
@@ -285,7 +393,9 @@ impl Inner {
         while let Some(inner) = scope {
             if let Some(handler) = &inner.handler {
                 if !handler.removed.load(Ordering::Acquire) {
-                    if catch_unwind(AssertUnwindSafe(|| (handler.f)(failure))).is_ok() {
+                    let called = catch_unwind(AssertUnwindSafe(|| (handler.f)(failure)));
+                    observe::handler_called(inner.id, &inner.span, failure, called.is_err());
+                    if called.is_ok() {
                         return;
                     }
                     handler.removed.store(true, Ordering::Release);
@@ -309,11 +419,13 @@ impl Inner {
             } else {
                 reason
             };
+            observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, &reason);
             state.reason = Some(reason);
         }
         state.closed = true;
         let children = state.children.clone();
         drop(state);
+        self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
         if self.grace.is_zero() {
             self.abort_all();
@@ -333,7 +445,7 @@ impl Inner {
         state.closed = true;
         // Aborted under the lock: whoever sees `aborted` set also sees every
         // task aborted (AbortHandle::abort only flags and schedules the task).
-        for task in state.tasks.drain(..) {
+        for (task, _) in state.tasks.drain(..) {
             task.abort();
         }
     }
@@ -342,13 +454,33 @@ impl Inner {
     /// aborts its tasks and, at once too, those of every scope nested in it
     /// (a nested scope inside an aborted task would otherwise run until Tokio
     /// gets round to dropping that task).
+    ///
+    /// Aborted tasks are dropped later, by Tokio. Until the last one is gone
+    /// the scope counts as one live task of its parent (`holds_parent`), so an
+    /// enclosing scope whose task held this one does not end before them
+    /// (bug B in docs/RELIABILITY.md). Nested scopes are killed first, so
+    /// that the count they take on this scope is seen here.
     fn kill(&self) {
         self.abort_all();
-        let children = std::mem::take(&mut self.lock().children);
+        self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
+        let children = std::mem::take(&mut self.lock().children);
         for child in children.iter().filter_map(Weak::upgrade) {
             child.kill();
         }
+        let mut state = self.lock();
+        if let Some(parent) = &self.parent {
+            if state.live > 0 && !state.holds_parent {
+                state.holds_parent = true;
+                // Lock order: a nested scope's state, then its parent's.
+                parent.lock().live += 1;
+            }
+        }
+    }
+
+    /// Reports how the scope ended.
+    fn closed(&self, how: observe::Closed<'_>) {
+        observe::scope_closed(self.id, self.name.as_deref(), &self.span, how);
     }
 
     /// Keeps a weak link to a nested scope, for [`kill`](Self::kill).
@@ -398,84 +530,333 @@ impl Inner {
         ScopeError::new(reason, self.lock().failures.clone(), self.name.clone())
     }
 
-    /// Spawns a task's future, wrapped, onto the scope's runtime and keeps its abort handle.
+    /// The scope's snapshot at `now`, nested scopes included.
+    fn snapshot(&self, now: Instant) -> ScopeSnapshot {
+        let waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
+        let state = self.lock();
+        let mut runners = Vec::new();
+        let mut tasks: Vec<TaskSnapshot> = state
+            .tasks
+            .iter()
+            .filter(|(abort, _)| !abort.is_finished())
+            .map(|(abort, record)| {
+                runners.push((abort.id(), record.id));
+                TaskSnapshot {
+                    id: record.id,
+                    name: record.name.clone(),
+                    kind: record.kind,
+                    state: if waiting.contains(&record.id) {
+                        TaskState::Waiting
+                    } else {
+                        TaskState::Running
+                    },
+                    location: record.location,
+                    age: Some(now.saturating_duration_since(record.spawned)),
+                    error: None,
+                    scopes: Vec::new(),
+                }
+            })
+            .collect();
+        tasks.extend(state.failures.iter().map(|failure| TaskSnapshot {
+            id: failure.task(),
+            name: failure.name().map(Arc::from),
+            kind: failure.kind(),
+            state: TaskState::Failed,
+            location: failure.location(),
+            age: None,
+            error: Some(failure.error().clone()),
+            scopes: Vec::new(),
+        }));
+        tasks.sort_by_key(|task| task.id);
+        let scope_state = if state.reason.is_some() || self.token.is_cancelled() {
+            ScopeState::Cancelled
+        } else if state.closed {
+            ScopeState::Closing
+        } else {
+            ScopeState::Running
+        };
+        let reason = state.reason.clone();
+        let (done, cancelled) = (state.done, state.cancelled);
+        let children = state.children.clone();
+        drop(state);
+        // A nested scope goes under the task that runs it, if it is one of
+        // ours; else (opened by the body) under the scope itself.
+        let mut scopes = Vec::new();
+        for child in children.iter().filter_map(Weak::upgrade) {
+            if child.ended.load(Ordering::Acquire) {
+                continue;
+            }
+            let snapshot = child.snapshot(now);
+            let runner = runners
+                .iter()
+                .find(|(tokio_id, _)| Some(*tokio_id) == child.opened_in)
+                .and_then(|(_, id)| tasks.iter_mut().find(|task| task.id == *id));
+            match runner {
+                Some(task) => task.scopes.push(snapshot),
+                None => scopes.push(snapshot),
+            }
+        }
+        ScopeSnapshot {
+            id: self.id,
+            name: self.name.clone(),
+            policy: self.policy,
+            state: scope_state,
+            reason,
+            age: now.saturating_duration_since(self.opened),
+            tasks,
+            done,
+            cancelled,
+            scopes,
+        }
+    }
+
+    /// Counts a new task in and settles what it starts with, or `Err` with
+    /// its id when the scope refuses spawns (cancelled or ended).
+    fn prepare(&self, options: TaskOptions) -> Result<Prepared, TaskId> {
+        let id = TaskId::next();
+        if !self.admit() {
+            return Err(id);
+        }
+        // A task gets its own token only when the scope has a grace period,
+        // so that cancelling one task can signal it before aborting it.
+        let (token, own) = if self.grace.is_zero() {
+            (self.token.clone(), None)
+        } else {
+            let own = Arc::new(OwnSignal::new(self.token.child_token()));
+            (own.token.clone(), Some(own))
+        };
+        let meta = TaskMeta {
+            id,
+            kind: options.kind,
+            location: options.location,
+            name: options.name,
+        };
+        Ok(Prepared { meta, token, own })
+    }
+
+    /// Whether a task can start at once, with nothing to carry: the hot path.
+    fn plain(&self) -> bool {
+        self.slots.is_none() && self.grace.is_zero()
+    }
+
+    /// The future of a task of a scope with a concurrency limit or a grace
+    /// period: it waits for its slot, then runs `task` within the grace rules.
+    ///
+    /// Generic over the future only (its output's types are projections), so
+    /// that the returned future does not capture `E`, which is not `'static`.
+    fn guarded<F, Fut>(
+        self: &Arc<Self>,
+        id: TaskId,
+        token: CancellationToken,
+        own: Option<Arc<OwnSignal>>,
+        task: F,
+    ) -> impl Future<Output = Result<<Fut::Output as TaskOutput>::Value, TaskError>>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future,
+        Fut::Output: TaskOutput,
+    {
+        let start = self.slots.as_ref().map(|slots| slots.start(id));
+        let scope = self.clone();
+        async move {
+            let signal = token.clone();
+            let _permit = match start {
+                None => None,
+                Some(Start::Now(permit)) => Some(permit),
+                Some(Start::Wait(waiting)) => {
+                    // A task waiting for its turn never starts once cancelled.
+                    tokio::select! {
+                        biased;
+                        () = signal.cancelled() => return Err(TaskError::Cancelled),
+                        permit = waiting.acquired() => match permit {
+                            Some(permit) if !signal.is_cancelled() => Some(permit),
+                            _ => return Err(TaskError::Cancelled),
+                        },
+                    }
+                }
+            };
+            let user = task(token);
+            match own {
+                None => user.await.into_task(),
+                Some(own) => scope.with_grace(&own, user).await,
+            }
+        }
+    }
+
+    /// Polls a task's future until it ends, or until the grace period after
+    /// its cancellation has passed: then it yields `Cancelled` (the future is
+    /// dropped, so the task is aborted at that `.await`).
+    ///
+    /// The deadline is checked against the clock at every poll, not only by
+    /// its timer: a task that blocked its thread past the deadline (the timer
+    /// cannot fire while its worker is blocked) is stopped at its next
+    /// `.await` all the same (bug F in docs/RELIABILITY.md). The period runs
+    /// from the first cancellation that reached the task: its scope's (or an
+    /// ancestor's, which cancels the scope) or its own handle's.
+    async fn with_grace<Fut>(
+        &self,
+        own: &OwnSignal,
+        user: Fut,
+    ) -> Result<<Fut::Output as TaskOutput>::Value, TaskError>
+    where
+        Fut: Future,
+        Fut::Output: TaskOutput,
+    {
+        let mut user = pin!(user);
+        let mut signalled = pin!(own.token.cancelled());
+        let mut deadline = pin!(None::<Sleep>);
+        poll_fn(|cx| {
+            if deadline.is_none() && signalled.as_mut().poll(cx).is_ready() {
+                let since = [self.cancelled_at.get(), own.at.get()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .copied()
+                    .unwrap_or_else(Instant::now);
+                deadline.set(Some(sleep_until(since + self.grace)));
+            }
+            if let Some(mut timer) = deadline.as_mut().as_pin_mut() {
+                if timer.deadline() <= Instant::now() || timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(TaskError::Cancelled));
+                }
+            }
+            user.as_mut().poll(cx).map(TaskOutput::into_task)
+        })
+        .await
+    }
+
+    /// Wraps a task's future (its span, its scope entered, its end counted),
+    /// spawns it with `spawn`, and keeps its abort handle and record.
     fn launch<Fut, T>(
         self: &Arc<Self>,
         meta: TaskMeta,
         fut: Fut,
-    ) -> JoinHandle<Result<T, TaskError>>
-    where
-        Fut: Future<Output = Result<T, TaskError>> + Send + 'static,
-        T: Send + 'static,
-    {
+        spawn: impl FnOnce(TaskFuture<Fut>) -> JoinHandle<Result<T, TaskError>>,
+    ) -> JoinHandle<Result<T, TaskError>> {
+        let record = TaskRecord {
+            id: meta.id,
+            kind: meta.kind,
+            location: meta.location,
+            name: meta.name.clone(),
+            spawned: Instant::now(),
+        };
+        let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
         let scope = Scope {
             inner: self.clone(),
         };
-        let join = self.runtime.spawn(TaskFuture::new(scope, meta, fut));
-        self.register(join.abort_handle());
+        let join = spawn(TaskFuture::new(scope, meta, span, fut));
+        self.register(join.abort_handle(), record);
         join
     }
 
+    /// Spawns a `Send` task onto the scope's runtime.
     #[track_caller]
-    fn spawn<F, Fut, T, E>(self: &Arc<Self>, kind: TaskKind, task: F) -> TaskHandle<T>
+    pub(crate) fn spawn<F, Fut, T, E>(
+        self: &Arc<Self>,
+        options: TaskOptions,
+        task: F,
+    ) -> TaskHandle<T>
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        let id = TaskId::next();
-        let location = Location::caller();
-        if !self.admit() {
-            return TaskHandle::refused(id);
-        }
-        // A task gets its own token only when the scope has a grace period,
-        // so that cancelling one task can signal it before aborting it.
-        let (token, own_token) = if self.grace.is_zero() {
-            (self.token.clone(), None)
-        } else {
-            let own = self.token.child_token();
-            (own.clone(), Some(own))
+        let Prepared { meta, token, own } = match self.prepare(options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
         };
-        let meta = TaskMeta { id, kind, location };
-        let join = if self.slots.is_none() && self.grace.is_zero() {
-            // The hot path: no slot to wait for, no grace timer to carry.
-            self.launch(meta, async move { task(token).await.map_err(failed) })
+        let id = meta.id;
+        let join = if self.plain() {
+            let fut = async move { task(token).await.map_err(failed) };
+            self.launch(meta, fut, |fut| self.runtime.spawn(fut))
         } else {
-            let start = self.slots.as_ref().map(Slots::start);
-            let grace = self.grace;
-            self.launch(meta, async move {
-                let signal = token.clone();
-                let _permit = match start {
-                    None => None,
-                    Some(Start::Now(permit)) => Some(permit),
-                    Some(Start::Wait(waiting)) => {
-                        // A task waiting for its turn never starts once cancelled.
-                        tokio::select! {
-                            biased;
-                            () = signal.cancelled() => return Err(TaskError::Cancelled),
-                            permit = waiting.acquired() => match permit {
-                                Some(permit) if !signal.is_cancelled() => Some(permit),
-                                _ => return Err(TaskError::Cancelled),
-                            },
-                        }
-                    }
-                };
-                let user = task(token);
-                if grace.is_zero() {
-                    return user.await.map_err(failed);
-                }
-                // A signalled task gets the grace period to end by itself.
-                tokio::select! {
-                    result = user => result.map_err(failed),
-                    () = async { signal.cancelled().await; sleep(grace).await } => {
-                        Err(TaskError::Cancelled)
-                    }
-                }
-            })
+            let fut = self.guarded(id, token, own.clone(), task);
+            self.launch(meta, fut, |fut| self.runtime.spawn(fut))
         };
-        TaskHandle::spawned(id, join, own_token)
+        TaskHandle::spawned(id, join, own)
     }
+
+    /// Spawns a `!Send` task onto the current `LocalSet`.
+    #[track_caller]
+    pub(crate) fn spawn_local<F, Fut, T, E>(
+        self: &Arc<Self>,
+        options: TaskOptions,
+        task: F,
+    ) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Into<BoxError>,
+    {
+        let Prepared { meta, token, own } = match self.prepare(options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
+        };
+        let id = meta.id;
+        let join = if self.plain() {
+            self.launch(
+                meta,
+                async move { task(token).await.map_err(failed) },
+                spawn_local,
+            )
+        } else {
+            let fut = self.guarded(id, token, own.clone(), task);
+            self.launch(meta, fut, spawn_local)
+        };
+        TaskHandle::spawned(id, join, own)
+    }
+}
+
+/// `tokio::task::spawn_local`, with our own message outside a `LocalSet`.
+/// (Tokio panics and drops the future, which counts the task out again.)
+fn spawn_local<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match catch_unwind(AssertUnwindSafe(|| tokio::task::spawn_local(fut))) {
+        Ok(join) => join,
+        Err(_) => panic!(
+            "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
+             inside `LocalSet::run_until` or `LocalSet::block_on`"
+        ),
+    }
+}
+
+/// How a task is to be spawned: its kind, name and spawn location.
+pub(crate) struct TaskOptions {
+    pub(crate) kind: TaskKind,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl TaskOptions {
+    #[track_caller]
+    pub(crate) fn new(kind: TaskKind, name: Option<Arc<str>>) -> Self {
+        TaskOptions {
+            kind,
+            name,
+            location: Location::caller(),
+        }
+    }
+}
+
+/// A task admitted by its scope, before its future is built.
+struct Prepared {
+    meta: TaskMeta,
+    token: CancellationToken,
+    own: Option<Arc<OwnSignal>>,
+}
+
+/// What the scope keeps of each task, beside its abort handle, to show it in a snapshot.
+struct TaskRecord {
+    id: TaskId,
+    kind: TaskKind,
+    location: &'static Location<'static>,
+    name: Option<Arc<str>>,
+    spawned: Instant,
 }
 
 // === impl Scope ===
@@ -562,7 +943,8 @@ impl Scope {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        self.inner.spawn(TaskKind::Normal, task)
+        self.inner
+            .spawn(TaskOptions::new(TaskKind::Normal, None), task)
     }
 
     /// Spawns a critical task: its failure cancels the scope at once and fails
@@ -594,7 +976,8 @@ impl Scope {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        self.inner.spawn(TaskKind::Critical, task)
+        self.inner
+            .spawn(TaskOptions::new(TaskKind::Critical, None), task)
     }
 
     /// Spawns an optional task: its failure is recorded and goes to the
@@ -612,7 +995,188 @@ impl Scope {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        OptionalHandle::new(self.inner.spawn(TaskKind::Optional, task))
+        OptionalHandle::new(
+            self.inner
+                .spawn(TaskOptions::new(TaskKind::Optional, None), task),
+        )
+    }
+
+    /// Spawns a named task, as [`spawn`](Self::spawn); the name appears in its
+    /// failure, in [`snapshot`](Self::snapshot), in tracing and in
+    /// `ASYNC_SCOPE_DEBUG` lines. [`task`](Self::task) names critical,
+    /// optional and local tasks too.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskFailure::name`].
+    #[track_caller]
+    pub fn spawn_named<F, Fut, T, E>(&self, name: impl Into<String>, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let name = Some(Arc::from(name.into()));
+        self.inner
+            .spawn(TaskOptions::new(TaskKind::Normal, name), task)
+    }
+
+    /// Returns a builder for a task with options (a name), spawned by one of
+    /// its `spawn` methods.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let commit = scope
+    ///         .task()
+    ///         .name("commit")
+    ///         .spawn_critical(|_| async { Ok::<_, std::io::Error>(7) });
+    ///     assert_eq!(commit.await?, 7);
+    ///     Ok::<_, async_scope::TaskError>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn task(&self) -> TaskBuilder<'_> {
+        TaskBuilder::new(self)
+    }
+
+    /// Spawns a task that need not be `Send` onto the current
+    /// [`LocalSet`](tokio::task::LocalSet), with the same rules as
+    /// [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::rc::Rc;
+    ///
+    /// let local = tokio::task::LocalSet::new();
+    /// local
+    ///     .run_until(async_scope::with_scope(|scope| async move {
+    ///         let shared = Rc::new(20); // not Send
+    ///         let task = scope.spawn_local(move |_| async move { Ok::<_, std::io::Error>(*shared + 1) });
+    ///         assert_eq!(task.await?, 21);
+    ///         Ok::<_, async_scope::TaskError>(())
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a `LocalSet`.
+    #[track_caller]
+    pub fn spawn_local<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Into<BoxError>,
+    {
+        self.inner
+            .spawn_local(TaskOptions::new(TaskKind::Normal, None), task)
+    }
+
+    /// Spawns a critical task that need not be `Send` onto the current
+    /// `LocalSet`, as [`spawn_critical`](Self::spawn_critical).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Reason, Scope};
+    ///
+    /// let local = tokio::task::LocalSet::new();
+    /// let err = local
+    ///     .run_until(Scope::builder().run(|scope| async move {
+    ///         scope.spawn_local_critical(|_| async { Err::<(), _>(std::rc::Rc::new("no")).map_err(|e| e.to_string()) });
+    ///         Ok::<_, std::io::Error>(())
+    ///     }))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a `LocalSet`.
+    #[track_caller]
+    pub fn spawn_local_critical<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Into<BoxError>,
+    {
+        self.inner
+            .spawn_local(TaskOptions::new(TaskKind::Critical, None), task)
+    }
+
+    /// Spawns an optional task that need not be `Send` onto the current
+    /// `LocalSet`, as [`spawn_optional`](Self::spawn_optional).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let local = tokio::task::LocalSet::new();
+    /// local
+    ///     .run_until(async_scope::with_scope(|scope| async move {
+    ///         let gone = scope.spawn_local_optional(|_| async { Err::<u8, _>("flaky") });
+    ///         assert_eq!(gone.await, None);
+    ///         Ok::<_, std::io::Error>(())
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a `LocalSet`.
+    #[track_caller]
+    pub fn spawn_local_optional<F, Fut, T, E>(&self, task: F) -> OptionalHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Into<BoxError>,
+    {
+        OptionalHandle::new(
+            self.inner
+                .spawn_local(TaskOptions::new(TaskKind::Optional, None), task),
+        )
+    }
+
+    /// Returns the scope's id.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeId`].
+    pub fn id(&self) -> ScopeId {
+        self.inner.id
+    }
+
+    /// Returns a snapshot of the scope: its tasks that have not ended and
+    /// those that failed, and its nested scopes still open, each with its
+    /// state; its `Display` draws it as a tree. The scope's `Debug` shows it too.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
+    pub fn snapshot(&self) -> ScopeSnapshot {
+        self.inner.snapshot(Instant::now())
     }
 
     /// Cancels the scope: every task's token and every nested scope is
@@ -770,17 +1334,10 @@ impl Scope {
     }
 }
 
+/// Shows the scope's [`snapshot`](Scope::snapshot) tree.
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.lock();
-        f.debug_struct("Scope")
-            .field("name", &self.inner.name)
-            .field("policy", &self.inner.policy)
-            .field("live_tasks", &state.live)
-            .field("closed", &state.closed)
-            .field("failures", &state.failures.len())
-            .field("reason", &state.reason)
-            .finish_non_exhaustive()
+        fmt::Display::fmt(&self.snapshot(), f)
     }
 }
 
@@ -1026,14 +1583,28 @@ impl ScopeBuilder {
             }
         }
         guard.inner = None;
-        match body_out {
+        inner.ended.store(true, Ordering::Release);
+        let outcome = match body_out {
             Some(Ok(Ok(value))) => match inner.reason() {
                 None => Ok(value),
-                Some(reason) => Err(inner.error(reason)),
+                Some(reason) => Err(reason),
             },
-            Some(Ok(Err(_))) => Err(inner.error(inner.reason().unwrap_or(Reason::Cancelled))),
-            Some(Err(panic)) => resume_unwind(panic),
+            Some(Ok(Err(_))) => Err(inner.reason().unwrap_or(Reason::Cancelled)),
+            Some(Err(panic)) => {
+                inner.closed(observe::Closed::Panicked);
+                resume_unwind(panic)
+            }
             None => unreachable!("the loop ends only after the body"),
+        };
+        match outcome {
+            Ok(value) => {
+                inner.closed(observe::Closed::Ok);
+                Ok(value)
+            }
+            Err(reason) => {
+                inner.closed(observe::Closed::Failed(&reason));
+                Err(inner.error(reason))
+            }
         }
     }
 
@@ -1051,11 +1622,20 @@ impl ScopeBuilder {
             Some(parent) => parent.token.child_token(),
             None => CancellationToken::new(),
         };
+        let id = ScopeId::next();
+        let span = observe::scope_opened(
+            id,
+            self.name.as_deref(),
+            self.policy,
+            parent.as_ref().map(|p| (p.id, &p.span)),
+        );
         let inner = Inner {
+            id,
             name: self.name,
             policy: self.policy,
             grace: self.grace,
             token,
+            cancelled_at: OnceLock::new(),
             parent,
             handler: self.handler,
             slots: self.max_concurrency.map(Slots::new),
@@ -1065,13 +1645,20 @@ impl ScopeBuilder {
                 closed: false,
                 aborted: false,
                 tasks: Vec::new(),
+                done: 0,
+                cancelled: 0,
                 prune_at: MIN_PRUNE,
                 children: Vec::new(),
+                holds_parent: false,
                 prune_children_at: MIN_PRUNE,
                 failures: Vec::new(),
                 reason: None,
             }),
             all_done: Notify::new(),
+            opened_in: tokio::task::try_id(),
+            ended: AtomicBool::new(false),
+            opened: Instant::now(),
+            span,
         };
         let inner = Arc::new(inner);
         if let Some(parent) = &inner.parent {
@@ -1082,6 +1669,19 @@ impl ScopeBuilder {
             }
         }
         Scope { inner }
+    }
+}
+
+/// A task's own result, whatever its error type.
+pub(crate) trait TaskOutput {
+    type Value;
+    fn into_task(self) -> Result<Self::Value, TaskError>;
+}
+
+impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
+    type Value = T;
+    fn into_task(self) -> Result<T, TaskError> {
+        self.map_err(failed)
     }
 }
 
@@ -1106,7 +1706,9 @@ struct RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
+            inner.ended.store(true, Ordering::Release);
             inner.kill();
+            inner.closed(observe::Closed::Dropped);
         }
     }
 }

@@ -16,15 +16,19 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{TaskError, TaskFailure};
+use crate::observe::TaskSpan;
 use crate::policy::TaskKind;
-use crate::scope::Scope;
+use crate::scope::{Inner, Scope};
+use crate::snapshot::TaskState;
 
 /// A task's id, unique in the process. Ids grow in spawn order.
 ///
@@ -109,22 +113,44 @@ pub struct TaskHandle<T> {
 /// The parts of a handle whose task was really spawned.
 struct Joined<T> {
     join: JoinHandle<Result<T, TaskError>>,
-    /// The task's own token, only when its scope has a grace period: cancelling
-    /// one task then signals it first and aborts it after the grace period
-    /// (see `TaskFuture`). With no grace period the task shares its scope's
-    /// token and `cancel` aborts it at once.
-    own_token: Option<CancellationToken>,
+    /// The task's own signal, only when its scope has a grace period:
+    /// cancelling one task then signals it first and aborts it after the
+    /// grace period. With no grace period the task shares its scope's token
+    /// and `cancel` aborts it at once.
+    own: Option<Arc<OwnSignal>>,
+}
+
+/// A task's own cancellation, when its scope has a grace period.
+pub(crate) struct OwnSignal {
+    /// A child of the scope's token.
+    pub(crate) token: CancellationToken,
+    /// When the task's handle cancelled it: its grace period runs from here.
+    pub(crate) at: OnceLock<Instant>,
+}
+
+impl OwnSignal {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        OwnSignal {
+            token,
+            at: OnceLock::new(),
+        }
+    }
+
+    fn cancel(&self) {
+        self.at.get_or_init(Instant::now);
+        self.token.cancel();
+    }
 }
 
 impl<T> TaskHandle<T> {
     pub(crate) fn spawned(
         id: TaskId,
         join: JoinHandle<Result<T, TaskError>>,
-        own_token: Option<CancellationToken>,
+        own: Option<Arc<OwnSignal>>,
     ) -> Self {
         TaskHandle {
             id,
-            join: Some(Joined { join, own_token }),
+            join: Some(Joined { join, own }),
         }
     }
 
@@ -178,8 +204,8 @@ impl<T> TaskHandle<T> {
     /// ```
     pub fn cancel(&self) {
         if let Some(joined) = &self.join {
-            match &joined.own_token {
-                Some(token) => token.cancel(),
+            match &joined.own {
+                Some(own) => own.cancel(),
                 None => joined.join.abort(),
             }
         }
@@ -343,6 +369,7 @@ pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) kind: TaskKind,
     pub(crate) location: &'static Location<'static>,
+    pub(crate) name: Option<Arc<str>>,
 }
 
 pin_project! {
@@ -352,30 +379,40 @@ pin_project! {
         // destructor in it) is gone before `owner` tells the scope the task ended.
         #[pin]
         fut: Fut,
-        meta: TaskMeta,
+        span: TaskSpan,
         owner: Owner,
     }
 }
 
 /// The task's scope, entered (made `Scope::current`) on every poll; always
 /// `Some` outside `poll`. Dropping it, after the task's future, counts the
-/// task out of its scope, whether it completed or was aborted.
-struct Owner(Option<Scope>);
+/// task out of its scope with how it ended, whether it completed or was
+/// aborted.
+struct Owner {
+    scope: Option<Scope>,
+    meta: TaskMeta,
+    /// How the task ended; `Cancelled` until it completes.
+    ended: TaskState,
+}
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        if let Some(scope) = self.0.take() {
-            scope.inner.task_ended();
+        if let Some(scope) = self.scope.take() {
+            scope.inner.task_ended(&self.meta, self.ended);
         }
     }
 }
 
 impl<Fut> TaskFuture<Fut> {
-    pub(crate) fn new(scope: Scope, meta: TaskMeta, fut: Fut) -> Self {
+    pub(crate) fn new(scope: Scope, meta: TaskMeta, span: TaskSpan, fut: Fut) -> Self {
         TaskFuture {
             fut,
-            meta,
-            owner: Owner(Some(scope)),
+            span,
+            owner: Owner {
+                scope: Some(scope),
+                meta,
+                ended: TaskState::Cancelled,
+            },
         }
     }
 }
@@ -388,23 +425,26 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = enter(&mut this.owner.0, || this.fut.poll(cx));
+        let _span = this.span.enter();
+        let owner = this.owner;
+        let polled = enter(&mut owner.scope, || this.fut.poll(cx));
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(result)) => result,
             Poll::Ready(Err(payload)) => Err(TaskError::from_panic(&*payload)),
         };
-        if let Err(error @ (TaskError::Failed(_) | TaskError::Panicked(_))) = &result {
-            let failure = TaskFailure::new(
-                this.meta.id,
-                this.meta.kind,
-                error.clone(),
-                this.meta.location,
-            );
-            if let Some(scope) = &this.owner.0 {
-                scope.inner.report(failure);
+        owner.ended = match &result {
+            Ok(_) => TaskState::Done,
+            Err(TaskError::Cancelled) => TaskState::Cancelled,
+            Err(error) => {
+                if let Some(scope) = &owner.scope {
+                    scope
+                        .inner
+                        .report(TaskFailure::new(&owner.meta, error.clone()));
+                }
+                TaskState::Failed
             }
-        }
+        };
         Poll::Ready(result)
     }
 }
@@ -413,6 +453,8 @@ pin_project! {
     /// A future polled with its scope entered and its panics caught: the body's wrapper.
     pub(crate) struct Entered<F> {
         scope: Option<Scope>,
+        // The same scope, for its span (`scope` is moved out while polling).
+        inner: Arc<Inner>,
         #[pin]
         fut: F,
     }
@@ -421,6 +463,7 @@ pin_project! {
 impl<F> Entered<F> {
     pub(crate) fn new(scope: Scope, fut: F) -> Self {
         Entered {
+            inner: scope.inner.clone(),
             scope: Some(scope),
             fut,
         }
@@ -432,6 +475,7 @@ impl<F: Future> Future for Entered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _span = this.inner.span.enter();
         match enter(this.scope, || this.fut.poll(cx)) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(r) => Poll::Ready(r),

@@ -1,0 +1,340 @@
+//! Observability: the one place lifecycle events leave the engine.
+//!
+//! Every event (scope opened, task spawned, task failed, handler called,
+//! scope cancelled, task cancelled, scope closed) is a function here, called
+//! by the engine at the point where the event happens. Each one goes to two
+//! sinks:
+//!
+//! - [`tracing`](https://docs.rs/tracing), with the `tracing` feature (on by
+//!   default): a span per scope (`scope`, fields `scope.id`, `scope.name`,
+//!   `policy`) parented to the enclosing scope's span, or to the current span
+//!   for a root scope; a span per task (`task`, fields `task.id`, `task.kind`,
+//!   `task.name`, `task.location`) parented to its scope's span and entered
+//!   whenever the task is polled (the body is polled inside the scope's span);
+//!   events for failures (`WARN`), handler calls (`DEBUG`, `ERROR` when the
+//!   handler panicked), cancellation with its reason (`INFO`) and the outcome
+//!   of each scope (`DEBUG`, or `INFO` when it failed).
+//! - stderr, when the environment variable `ASYNC_SCOPE_DEBUG` is set to
+//!   anything but `0` or the empty string (read once per process), as
+//!   async-hook-domain's debug switch does: one line per event, prefixed
+//!   `async-scope:`, with or without a subscriber.
+//!
+//! Cost when nobody listens: a task span is only kept (boxed) when a
+//! subscriber is interested in it, so a disabled span costs one pointer in the
+//! task; each event is a check of tracing's cached callsite interest and of one
+//! static flag.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use crate::error::{Reason, TaskFailure};
+use crate::policy::{Policy, TaskKind};
+use crate::scope::ScopeId;
+use crate::task::{TaskId, TaskMeta};
+
+static DEBUG: LazyLock<bool> = LazyLock::new(|| {
+    std::env::var_os("ASYNC_SCOPE_DEBUG").is_some_and(|value| !value.is_empty() && value != "0")
+});
+
+/// Whether `ASYNC_SCOPE_DEBUG` asks for lifecycle lines on stderr.
+fn debug() -> bool {
+    *DEBUG
+}
+
+/// Writes one debug line to stderr (a single `eprintln!`, so lines from
+/// different threads do not interleave).
+fn line(args: fmt::Arguments<'_>) {
+    eprintln!("async-scope: {args}");
+}
+
+/// How a scope is named in debug lines: `scope 3 "crawl"`.
+struct ScopeLabel<'a>(ScopeId, Option<&'a str>);
+
+impl fmt::Display for ScopeLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scope {}", self.0)?;
+        match self.1 {
+            Some(name) => write!(f, " {name:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a task is named in debug lines: `critical task 7 "commit"`.
+struct TaskLabel<'a>(TaskKind, TaskId, Option<&'a str>);
+
+impl<'a> TaskLabel<'a> {
+    fn of(meta: &'a TaskMeta) -> Self {
+        TaskLabel(meta.kind, meta.id, meta.name.as_deref())
+    }
+}
+
+impl fmt::Display for TaskLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            TaskKind::Normal => {}
+            kind => write!(f, "{kind} ")?,
+        }
+        write!(f, "task {}", self.1)?;
+        match self.2 {
+            Some(name) => write!(f, " {name:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A scope's span (empty without the `tracing` feature).
+pub(crate) struct ScopeSpan {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+/// A task's span, kept only when a subscriber wants it.
+pub(crate) struct TaskSpan {
+    #[cfg(feature = "tracing")]
+    span: Option<Box<tracing::Span>>,
+}
+
+/// What entering a span returns; leaving happens on drop.
+pub(crate) struct Entered<'a> {
+    #[cfg(feature = "tracing")]
+    _entered: Option<tracing::span::Entered<'a>>,
+    #[cfg(not(feature = "tracing"))]
+    _span: std::marker::PhantomData<&'a ()>,
+}
+
+impl ScopeSpan {
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    fn new(id: ScopeId, name: Option<&str>, policy: Policy, parent: Option<&ScopeSpan>) -> Self {
+        #[cfg(feature = "tracing")]
+        {
+            let span = match parent {
+                Some(parent) => tracing::info_span!(
+                    parent: &parent.span,
+                    "scope",
+                    scope.id = id.as_u64(),
+                    scope.name = name,
+                    policy = %policy,
+                ),
+                None => tracing::info_span!(
+                    "scope",
+                    scope.id = id.as_u64(),
+                    scope.name = name,
+                    policy = %policy,
+                ),
+            };
+            ScopeSpan { span }
+        }
+        #[cfg(not(feature = "tracing"))]
+        ScopeSpan {}
+    }
+
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        Entered {
+            #[cfg(feature = "tracing")]
+            _entered: Some(self.span.enter()),
+            #[cfg(not(feature = "tracing"))]
+            _span: std::marker::PhantomData,
+        }
+    }
+}
+
+impl TaskSpan {
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        Entered {
+            #[cfg(feature = "tracing")]
+            _entered: self.span.as_ref().map(|span| span.enter()),
+            #[cfg(not(feature = "tracing"))]
+            _span: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A scope was opened; returns its span.
+pub(crate) fn scope_opened(
+    id: ScopeId,
+    name: Option<&str>,
+    policy: Policy,
+    parent: Option<(ScopeId, &ScopeSpan)>,
+) -> ScopeSpan {
+    let span = ScopeSpan::new(id, name, policy, parent.map(|(_, span)| span));
+    if debug() {
+        match parent {
+            Some((parent, _)) => line(format_args!(
+                "{} opened (policy {policy}), nested in scope {parent}",
+                ScopeLabel(id, name)
+            )),
+            None => line(format_args!(
+                "{} opened (policy {policy})",
+                ScopeLabel(id, name)
+            )),
+        }
+    }
+    span
+}
+
+/// A task was spawned; returns its span.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn task_spawned(
+    scope: ScopeId,
+    scope_name: Option<&str>,
+    scope_span: &ScopeSpan,
+    meta: &TaskMeta,
+) -> TaskSpan {
+    if debug() {
+        line(format_args!(
+            "{}: {} spawned at {}",
+            ScopeLabel(scope, scope_name),
+            TaskLabel::of(meta),
+            meta.location
+        ));
+    }
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::info_span!(
+            parent: &scope_span.span,
+            "task",
+            task.id = meta.id.as_u64(),
+            task.kind = %meta.kind,
+            task.name = meta.name.as_deref(),
+            task.location = %meta.location,
+        );
+        TaskSpan {
+            span: (!span.is_disabled()).then(|| Box::new(span)),
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    TaskSpan {}
+}
+
+/// A task failed; `fails_scope` says whether the failure fails its scope.
+/// Called while the task's span is entered.
+pub(crate) fn task_failed(
+    scope: ScopeId,
+    scope_name: Option<&str>,
+    failure: &TaskFailure,
+    fails_scope: bool,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        task.id = failure.task().as_u64(),
+        error = %failure.error(),
+        fails_scope,
+        "task failed"
+    );
+    if debug() {
+        let task = TaskLabel(failure.kind(), failure.task(), failure.name());
+        let what = if fails_scope {
+            "fails the scope"
+        } else {
+            "recorded"
+        };
+        line(format_args!(
+            "{}: {} failed ({what}): {}",
+            ScopeLabel(scope, scope_name),
+            task,
+            failure.error()
+        ));
+    }
+}
+
+/// The error handler of scope `handler_scope` was called with `failure`.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn handler_called(
+    handler_scope: ScopeId,
+    handler_span: &ScopeSpan,
+    failure: &TaskFailure,
+    panicked: bool,
+) {
+    #[cfg(feature = "tracing")]
+    if panicked {
+        tracing::error!(
+            parent: &handler_span.span,
+            task.id = failure.task().as_u64(),
+            "error handler panicked; removed, the next one up takes over"
+        );
+    } else {
+        tracing::debug!(
+            parent: &handler_span.span,
+            task.id = failure.task().as_u64(),
+            "error handler called"
+        );
+    }
+    if debug() {
+        let what = if panicked {
+            "panicked and was removed"
+        } else {
+            "called"
+        };
+        line(format_args!(
+            "scope {handler_scope}: error handler {what} for task {}",
+            failure.task()
+        ));
+    }
+}
+
+/// A scope was cancelled (the first event that failed it), for `reason`.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn scope_cancelled(id: ScopeId, name: Option<&str>, span: &ScopeSpan, reason: &Reason) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(parent: &span.span, reason = %reason, "scope cancelled");
+    if debug() {
+        line(format_args!("{} cancelled: {reason}", ScopeLabel(id, name)));
+    }
+}
+
+/// A task ended without completing: cancelled, or aborted.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn task_cancelled(
+    scope: ScopeId,
+    scope_name: Option<&str>,
+    span: &ScopeSpan,
+    meta: &TaskMeta,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(parent: &span.span, task.id = meta.id.as_u64(), "task cancelled");
+    if debug() {
+        line(format_args!(
+            "{}: {} cancelled",
+            ScopeLabel(scope, scope_name),
+            TaskLabel::of(meta)
+        ));
+    }
+}
+
+/// A scope's `run` returned: `None` when it succeeded, else why it failed.
+/// `dropped` when its future was dropped before it ended.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn scope_closed(id: ScopeId, name: Option<&str>, span: &ScopeSpan, outcome: Closed<'_>) {
+    #[cfg(feature = "tracing")]
+    match outcome {
+        Closed::Ok => tracing::debug!(parent: &span.span, "scope closed: ok"),
+        Closed::Failed(reason) => {
+            tracing::info!(parent: &span.span, reason = %reason, "scope closed: failed");
+        }
+        Closed::Panicked => tracing::info!(parent: &span.span, "scope closed: the body panicked"),
+        Closed::Dropped => {
+            tracing::info!(parent: &span.span, "scope dropped: its tasks were aborted");
+        }
+    }
+    if debug() {
+        let label = ScopeLabel(id, name);
+        match outcome {
+            Closed::Ok => line(format_args!("{label} closed: ok")),
+            Closed::Failed(reason) => line(format_args!("{label} closed: failed: {reason}")),
+            Closed::Panicked => line(format_args!("{label} closed: the body panicked")),
+            Closed::Dropped => line(format_args!(
+                "{label} dropped before it ended: its tasks were aborted"
+            )),
+        }
+    }
+}
+
+/// How a scope ended, for [`scope_closed`].
+#[derive(Clone, Copy)]
+pub(crate) enum Closed<'a> {
+    Ok,
+    Failed(&'a Reason),
+    Panicked,
+    Dropped,
+}
