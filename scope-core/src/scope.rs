@@ -9,26 +9,32 @@
 //! - cancellation (`Inner::fail`, `Inner::abort_all`): the first reason wins;
 //!   the token is cancelled at once; tasks are aborted after the grace period.
 //! - nesting: a scope started while another is [`Scope::current`] is its child:
-//!   its token is a child token (cancellation flows down) and its error
-//!   handlers fall back to the parent's (failures do not flow up).
+//!   the parent keeps a weak link to it (`State::children`) and cancels it
+//!   when it is cancelled itself (`fail_locked`, `kill`; cancellation flows
+//!   down), and its error handlers fall back to the parent's (failures do not
+//!   flow up). A nested scope killed while its aborted tasks are still being
+//!   dropped counts as a live task of its parent until they are gone (`kill`).
 //! - the run loop (`ScopeBuilder::run`): polls the body inline, watches the
-//!   token, the timeout and the grace timer, then waits for the last task.
+//!   token, the timeout and the grace timer, then waits for the last task,
+//!   which wakes it through `State::run_waker`.
+//! - observability: every lifecycle event goes through `observe`; tasks'
+//!   records (`TaskRecord`) and nested scopes feed [`Scope::snapshot`].
 //!
 //! All mutable state sits behind one mutex per scope (`State`), taken twice per
 //! task (admit + register, and at its end), like `JoinSet`'s own lock; it is
 //! never held while user code runs. Tasks are aborted while it is held, so
 //! that whoever sees `State::aborted` also sees every task aborted (see
-//! docs/RELIABILITY.md, bug E); the lock order is `State` → token.
+//! docs/RELIABILITY.md, bug E); the lock order is `State` → token, and a
+//! nested scope's `State` → its parent's.
 
 use std::cell::RefCell;
-use std::error::Error;
 use std::fmt;
 use std::future::{pending, poll_fn, Future};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -227,7 +233,8 @@ pub(crate) struct Inner {
     name: Option<Arc<str>>,
     policy: Policy,
     grace: Duration,
-    /// Cancelled when the scope is cancelled; a child of the parent's token.
+    /// Cancelled when the scope is cancelled. Not a child of the parent's
+    /// token: an ancestor's cancellation arrives through `State::children`.
     token: CancellationToken,
     /// When the scope was cancelled: the grace period runs from here.
     cancelled_at: OnceLock<Instant>,
@@ -237,11 +244,14 @@ pub(crate) struct Inner {
     slots: Option<Arc<Slots>>,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
-    /// Notified when `State::live` drops to zero.
+    /// Notified when `State::live` drops to zero, if `wait_for_completion`
+    /// waits (the run loop is woken through `State::run_waker`).
     all_done: Notify,
     /// The Tokio task the scope was opened in: a snapshot draws the scope
     /// under its parent's task that runs it.
     opened_in: Option<tokio::task::Id>,
+    /// Set when the body has returned: the scope waits for its last tasks.
+    body_ended: AtomicBool,
     /// Set when the scope's `run` has returned or its future was dropped:
     /// snapshots leave it out from then on.
     ended: AtomicBool,
@@ -267,6 +277,10 @@ struct State {
     cancelled: usize,
     /// `tasks` is pruned when it reaches this length.
     prune_at: usize,
+    /// The run loop's waker, once its body has ended and it waits for the last task.
+    run_waker: Option<Waker>,
+    /// How many `wait_for_completion` calls wait on `all_done`.
+    completion_waiters: usize,
     /// Nested scopes, dead ones pruned lazily like `tasks`.
     children: Vec<Weak<Inner>>,
     /// This scope was killed (its future dropped) before its last task was
@@ -329,9 +343,10 @@ impl Inner {
         state.live -= 1;
         let last = state.live == 0;
         let release = last && std::mem::take(&mut state.holds_parent);
+        let wake = last.then(|| (state.run_waker.take(), state.completion_waiters > 0));
         drop(state);
-        if last {
-            self.all_done.notify_waiters();
+        if let Some((run_waker, completion_waiters)) = wake {
+            self.wake_all_done(run_waker, completion_waiters);
         }
         if ended == TaskState::Cancelled {
             observe::task_cancelled(self.id, self.name.as_deref(), &self.span, meta);
@@ -350,9 +365,10 @@ impl Inner {
         state.live -= 1;
         let last = state.live == 0;
         let release = last && std::mem::take(&mut state.holds_parent);
+        let wake = last.then(|| (state.run_waker.take(), state.completion_waiters > 0));
         drop(state);
-        if last {
-            self.all_done.notify_waiters();
+        if let Some((run_waker, completion_waiters)) = wake {
+            self.wake_all_done(run_waker, completion_waiters);
         }
         if release {
             if let Some(parent) = &self.parent {
@@ -484,37 +500,64 @@ impl Inner {
     }
 
     /// Keeps a weak link to a nested scope, for [`kill`](Self::kill).
-    fn adopt(&self, child: &Arc<Inner>) {
+    ///
+    /// Returns `true` if this scope was already cancelled: the nested scope
+    /// must then start cancelled. Checked under the lock `fail` and `kill`
+    /// take the list under, so a nested scope is either in the list they
+    /// walk or sees the cancellation here.
+    fn adopt(&self, child: &Arc<Inner>) -> bool {
         let mut state = self.lock();
         if state.children.len() >= state.prune_children_at {
             state.children.retain(|c| c.strong_count() > 0);
             state.prune_children_at = (state.children.len() * 2).max(MIN_PRUNE);
         }
         state.children.push(Arc::downgrade(child));
+        state.reason.is_some() || state.aborted || self.token.is_cancelled()
     }
 
-    /// Closes the scope if no task is left.
-    fn try_close(&self) -> bool {
+    /// The run loop's last wait: closes the scope once no task is left, or
+    /// keeps the run loop's waker for the task that ends last.
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.lock();
         if state.live == 0 {
             state.closed = true;
+            return Poll::Ready(());
         }
-        state.live == 0
+        match &state.run_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.run_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
-    fn live(&self) -> usize {
-        self.lock().live
-    }
-
-    /// Waits until no task is left.
+    /// Waits until no task is left (`wait_for_completion`).
     async fn all_ended(&self) {
+        /// Counts a waiter in `State::completion_waiters` while it waits.
+        struct Waiter<'a>(&'a Inner);
+        impl Drop for Waiter<'_> {
+            fn drop(&mut self) {
+                self.0.lock().completion_waiters -= 1;
+            }
+        }
+        self.lock().completion_waiters += 1;
+        let _waiter = Waiter(self);
         loop {
             let mut notified = pin!(self.all_done.notified());
             notified.as_mut().enable();
-            if self.live() == 0 {
+            if self.lock().live == 0 {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Wakes whoever waits for the last task, once `live` has dropped to zero.
+    fn wake_all_done(&self, run_waker: Option<Waker>, completion_waiters: bool) {
+        if let Some(waker) = run_waker {
+            waker.wake();
+        }
+        if completion_waiters {
+            self.all_done.notify_waiters();
         }
     }
 
@@ -535,10 +578,13 @@ impl Inner {
         let waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
         let state = self.lock();
         let mut runners = Vec::new();
+        // A task that failed is reported from its last poll, before Tokio
+        // marks it finished: list it once, as failed.
+        let failed = |id: TaskId| state.failures.iter().any(|f| f.task() == id);
         let mut tasks: Vec<TaskSnapshot> = state
             .tasks
             .iter()
-            .filter(|(abort, _)| !abort.is_finished())
+            .filter(|(abort, record)| !abort.is_finished() && !failed(record.id))
             .map(|(abort, record)| {
                 runners.push((abort.id(), record.id));
                 TaskSnapshot {
@@ -570,7 +616,7 @@ impl Inner {
         tasks.sort_by_key(|task| task.id);
         let scope_state = if state.reason.is_some() || self.token.is_cancelled() {
             ScopeState::Cancelled
-        } else if state.closed {
+        } else if state.closed || self.body_ended.load(Ordering::Acquire) {
             ScopeState::Closing
         } else {
             ScopeState::Running
@@ -1220,6 +1266,11 @@ impl Scope {
 
     /// Returns a token that is cancelled when this scope is cancelled.
     ///
+    /// It is the token the scope's tasks receive (without a grace period).
+    /// To cancel the scope, call [`cancel`](Self::cancel): cancelling this
+    /// token by hand signals the tasks, and the scope notices only when its
+    /// body has ended (with a grace period, at once).
+    ///
     /// # Examples
     ///
     /// ```
@@ -1541,30 +1592,37 @@ impl ScopeBuilder {
         let token = inner.token.clone();
         let mut cancelled = pin!(token.cancelled());
         let mut cancel_seen = false;
+        // The token is watched only to arm the grace timer: every
+        // cancellation but a hand-made `signal().cancel()` goes through
+        // `fail`, which without a grace period aborts the tasks itself. Not
+        // watching it spares a token lock per turn of this loop.
+        let watch_token = !inner.grace.is_zero();
         let mut timer = pin!(timeout.map(sleep));
         let mut grace_timer = pin!(None::<Sleep>);
 
         loop {
-            let mut all_done = pin!(inner.all_done.notified());
-            all_done.as_mut().enable();
-            if body_out.is_some() && inner.try_close() {
-                break;
-            }
             tokio::select! {
                 biased;
                 out = &mut body, if body_out.is_none() => {
-                    match &out {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(_)) => {} // failed below, once the error is converted
-                        Err(_) => inner.fail(Reason::Cancelled),
+                    let out = match out {
+                        Ok(Ok(value)) => Ok(Some(value)),
+                        Ok(Err(error)) => {
+                            inner.fail(Reason::BodyFailed(Arc::from(error.into())));
+                            Ok(None)
+                        }
+                        Err(panic) => {
+                            inner.fail(Reason::Cancelled);
+                            Err(panic)
+                        }
+                    };
+                    if !watch_token && inner.token.is_cancelled() {
+                        // Cancelled by hand through `signal()`, unwatched till now.
+                        inner.fail(Reason::Cancelled);
                     }
-                    body_out = Some(out.map(|r| r.map_err(|e| {
-                        let error: Arc<dyn Error + Send + Sync> = Arc::from(e.into());
-                        inner.fail(Reason::BodyFailed(error.clone()));
-                        error
-                    })));
+                    body_out = Some(out);
+                    inner.body_ended.store(true, Ordering::Release);
                 }
-                () = &mut cancelled, if !cancel_seen => {
+                () = &mut cancelled, if watch_token && !cancel_seen => {
                     cancel_seen = true;
                     inner.fail(Reason::Cancelled); // no-op when the scope failed itself
                     if !inner.grace.is_zero() {
@@ -1579,17 +1637,17 @@ impl ScopeBuilder {
                     timer.set(None);
                     inner.fail(Reason::TimedOut);
                 }
-                () = &mut all_done, if body_out.is_some() => {}
+                () = poll_fn(|cx| inner.poll_closed(cx)), if body_out.is_some() => break,
             }
         }
         guard.inner = None;
         inner.ended.store(true, Ordering::Release);
         let outcome = match body_out {
-            Some(Ok(Ok(value))) => match inner.reason() {
+            Some(Ok(Some(value))) => match inner.reason() {
                 None => Ok(value),
                 Some(reason) => Err(reason),
             },
-            Some(Ok(Err(_))) => Err(inner.reason().unwrap_or(Reason::Cancelled)),
+            Some(Ok(None)) => Err(inner.reason().unwrap_or(Reason::Cancelled)),
             Some(Err(panic)) => {
                 inner.closed(observe::Closed::Panicked);
                 resume_unwind(panic)
@@ -1618,10 +1676,10 @@ impl ScopeBuilder {
             ),
         };
         let parent = Scope::current().map(|scope| scope.inner);
-        let token = match &parent {
-            Some(parent) => parent.token.child_token(),
-            None => CancellationToken::new(),
-        };
+        // Not a child token: cancellation reaches nested scopes through
+        // `State::children` (see `fail_locked` and `adopt`), which spares
+        // every nested scope a node in its parent's token tree.
+        let token = CancellationToken::new();
         let id = ScopeId::next();
         let span = observe::scope_opened(
             id,
@@ -1648,6 +1706,8 @@ impl ScopeBuilder {
                 done: 0,
                 cancelled: 0,
                 prune_at: MIN_PRUNE,
+                run_waker: None,
+                completion_waiters: 0,
                 children: Vec::new(),
                 holds_parent: false,
                 prune_children_at: MIN_PRUNE,
@@ -1656,15 +1716,15 @@ impl ScopeBuilder {
             }),
             all_done: Notify::new(),
             opened_in: tokio::task::try_id(),
+            body_ended: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             opened: Instant::now(),
             span,
         };
         let inner = Arc::new(inner);
         if let Some(parent) = &inner.parent {
-            parent.adopt(&inner);
             // Opened under an ancestor that was already cancelled.
-            if inner.token.is_cancelled() {
+            if parent.adopt(&inner) {
                 inner.fail(Reason::Cancelled);
             }
         }

@@ -20,7 +20,8 @@
 //! (`cargo run --example hung_scope`.) A nested scope is drawn under the
 //! task that runs it. Marks: `▶` running, `⧗` waiting for a slot, `✗`
 //! failed, `⊘` a scope cancelled (with its reason), `✓` a scope whose body
-//! has ended and that waits for its last tasks. Ages come from Tokio's clock,
+//! has ended and that waits for its last tasks (or has ended, seen through a
+//! kept handle). Ages come from Tokio's clock,
 //! so they are exact under paused time.
 
 use std::fmt;
@@ -41,7 +42,7 @@ pub enum ScopeState {
     Running,
     /// Cancelled or failed (see [`ScopeSnapshot::reason`]); waiting for its tasks to stop.
     Cancelled,
-    /// Its body has ended and it refuses spawns; waiting for its last tasks, or done.
+    /// Its body has ended; it waits for its last tasks (which may still spawn), or has ended.
     Closing,
 }
 
