@@ -7,6 +7,8 @@ pub use scope_core::*;
 #[doc(inline)]
 pub use scope_macros::{scope, scoped};
 
+pub mod guide;
+
 /// What the macros' expansions name. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
