@@ -477,9 +477,11 @@ impl Inner {
     /// (bug B in docs/RELIABILITY.md). Nested scopes are killed first, so
     /// that the count they take on this scope is seen here.
     fn kill(&self) {
-        self.abort_all();
+        // Signal first, as `fail_locked` does: a task that another worker
+        // drops as soon as it is aborted must find its token cancelled.
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
+        self.abort_all();
         let children = std::mem::take(&mut self.lock().children);
         for child in children.iter().filter_map(Weak::upgrade) {
             child.kill();
