@@ -11,20 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use async_scope::{with_scope, BoxError, CancellationToken, Scope, TaskError};
+use async_scope::{with_scope, CancellationToken, Scope, TaskError};
 use tokio::sync::Notify;
+
+mod common;
+
+use common::{guard, settle, Res};
 
 // === helpers ===
 
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
 type BoxFuture = Pin<Box<dyn Future<Output = Res> + Send>>;
 
 /// Counts tasks whose future still exists, and their polls.
@@ -119,13 +114,6 @@ impl Drop for Probe {
 async fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
     let mut fut = Some(fut);
     poll_fn(|cx| Poll::Ready(fut.take().expect("polled once").poll(cx))).await
-}
-
-/// Lets every runnable task run (on a current_thread runtime).
-async fn settle() {
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Drops `run` and checks, on a current_thread runtime, that no task of it

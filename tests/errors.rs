@@ -14,17 +14,11 @@ use async_scope::{
     TaskError, TaskFailure, TaskHandle, TaskId, TaskKind,
 };
 
+mod common;
+
+use common::{guard, Res};
+
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
 
 fn supervised() -> async_scope::ScopeBuilder {
     Scope::builder().policy(Policy::Supervise)

@@ -11,24 +11,11 @@ use std::time::Duration;
 use async_scope::{BoxError, Policy, Reason, Scope, TaskError, TaskHandle};
 use tokio::sync::oneshot;
 
+mod common;
+
+use common::{guard, settle, Res};
+
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
-
-/// Lets every runnable task run (on a current_thread runtime).
-async fn settle() {
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-    }
-}
 
 /// What the tasks of one test did.
 #[derive(Clone, Default)]

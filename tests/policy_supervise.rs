@@ -3,36 +3,16 @@
 //! recorded in `errors()`, goes to the nearest error handler, and does not
 //! fail the scope.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use async_scope::{BoxError, Policy, Reason, Scope, TaskError, TaskFailure, TaskKind};
 use tokio::sync::oneshot;
 
+mod common;
+
+use common::{guard, Flag, Res};
+
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
-
-#[derive(Clone, Default)]
-struct Flag(Arc<AtomicBool>);
-
-impl Flag {
-    fn set(&self) {
-        self.0.store(true, SeqCst);
-    }
-
-    fn get(&self) -> bool {
-        self.0.load(SeqCst)
-    }
-}
 
 /// Records every failure an error handler receives.
 #[derive(Clone, Default)]

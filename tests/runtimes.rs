@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use async_scope::{with_scope, BoxError, Policy, Reason, Scope, TaskError};
+use async_scope::{with_scope, Policy, Reason, Scope, TaskError};
+
+mod common;
+
+use common::Res;
 
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
 
 /// Awaits a test's body, failing instead of hanging if it never ends.
 async fn guard<F: Future>(limit: std::time::Duration, body: F) -> F::Output {

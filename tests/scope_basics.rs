@@ -9,87 +9,24 @@ use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use async_scope::{
-    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, ScopeError, TaskError,
-};
+use async_scope::{with_scope, Policy, Reason, Scope, ScopeError, TaskError};
 use tokio::sync::oneshot;
 
+mod common;
+
+use common::{guard, settle, Flag, Live, Res};
+
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
-
-/// Counts tasks whose future still exists: each task holds a [`Probe`].
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
-
-impl Live {
-    /// A probe for one task; on drop it records whether `token` was cancelled by then.
-    fn probe(&self, token: &CancellationToken, cancelled_at_drop: &Flag) -> Probe {
-        self.0.fetch_add(1, SeqCst);
-        Probe {
-            live: self.0.clone(),
-            token: token.clone(),
-            cancelled_at_drop: cancelled_at_drop.clone(),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(SeqCst)
-    }
-}
-
-struct Probe {
-    live: Arc<AtomicUsize>,
-    token: CancellationToken,
-    cancelled_at_drop: Flag,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        if self.token.is_cancelled() {
-            self.cancelled_at_drop.set();
-        }
-        self.live.fetch_sub(1, SeqCst);
-    }
-}
-
-#[derive(Clone, Default)]
-struct Flag(Arc<AtomicBool>);
-
-impl Flag {
-    fn set(&self) {
-        self.0.store(true, SeqCst);
-    }
-
-    fn get(&self) -> bool {
-        self.0.load(SeqCst)
-    }
-}
 
 /// Polls `fut` once with the current task's waker.
 async fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
     let mut fut = Some(fut);
     poll_fn(|cx| Poll::Ready(fut.take().expect("polled once").poll(cx))).await
-}
-
-/// Lets every runnable task run (on a current_thread runtime).
-async fn settle() {
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Awaits `fut`, catching a panic it raises.

@@ -22,13 +22,15 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use async_scope::{
-    BoxError, CancellationToken, Policy, Reason, Scope, ScopeError, TaskError, TaskFailure,
-    TaskKind,
+    CancellationToken, Policy, Reason, Scope, ScopeError, TaskError, TaskFailure, TaskKind,
 };
+
+mod common;
+
+use common::Res;
 
 // === helpers ===
 
-type Res<T = ()> = Result<T, BoxError>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 const ROUNDS: u64 = 500;

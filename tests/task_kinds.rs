@@ -6,20 +6,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use async_scope::{BoxError, Policy, Reason, Scope, TaskError, TaskKind};
+use async_scope::{Policy, Reason, Scope, TaskError, TaskKind};
 use tokio::sync::oneshot;
 
+mod common;
+
+use common::{guard, Res};
+
 // === helpers ===
-
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Outcome {

@@ -1,74 +1,19 @@
 //! The builder's timeout (SPEC.md, "Rules": "`timeout(d)`"; the "first event
 //! decides" paragraph). Every test runs on paused time: instants are exact.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_scope::{with_scope, BoxError, CancellationToken, Reason, Scope, TaskError};
+use async_scope::{with_scope, Reason, Scope, TaskError};
 use tokio::time::{sleep, Instant};
+
+mod common;
+
+use common::{guard, Flag, Live, Res};
 
 // === helpers ===
 
-type Res<T = ()> = Result<T, BoxError>;
-
-/// Awaits a test's body, failing instead of hanging if it never ends: time is
-/// paused, so the hour passes as soon as nothing else can run.
-async fn guard<F: std::future::Future>(body: F) -> F::Output {
-    tokio::time::timeout(std::time::Duration::from_secs(3600), body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
-
 const SECOND: Duration = Duration::from_secs(1);
-
-/// Counts tasks whose future still exists: each task holds a [`Probe`].
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
-
-impl Live {
-    /// A probe for one task; on drop it records whether `token` was cancelled by then.
-    fn probe(&self, token: &CancellationToken, cancelled_at_drop: &Flag) -> Probe {
-        self.0.fetch_add(1, SeqCst);
-        Probe {
-            live: self.0.clone(),
-            token: token.clone(),
-            cancelled_at_drop: cancelled_at_drop.clone(),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(SeqCst)
-    }
-}
-
-struct Probe {
-    live: Arc<AtomicUsize>,
-    token: CancellationToken,
-    cancelled_at_drop: Flag,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        if self.token.is_cancelled() {
-            self.cancelled_at_drop.set();
-        }
-        self.live.fetch_sub(1, SeqCst);
-    }
-}
-
-#[derive(Clone, Default)]
-struct Flag(Arc<AtomicBool>);
-
-impl Flag {
-    fn set(&self) {
-        self.0.store(true, SeqCst);
-    }
-
-    fn get(&self) -> bool {
-        self.0.load(SeqCst)
-    }
-}
 
 fn timed(after: Duration) -> async_scope::ScopeBuilder {
     Scope::builder().timeout(after)

@@ -334,45 +334,39 @@ impl Inner {
 
     /// Called when a task's future is dropped, completed or aborted, with how it ended.
     pub(crate) fn task_ended(&self, meta: &TaskMeta, ended: TaskState) {
+        if ended == TaskState::Cancelled {
+            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, meta);
+        }
         let mut state = self.lock();
         match ended {
             TaskState::Done => state.done += 1,
             TaskState::Cancelled => state.cancelled += 1,
             _ => {}
         }
-        state.live -= 1;
-        let last = state.live == 0;
-        let release = last && std::mem::take(&mut state.holds_parent);
-        let wake = last.then(|| (state.run_waker.take(), state.completion_waiters > 0));
-        drop(state);
-        if let Some((run_waker, completion_waiters)) = wake {
-            self.wake_all_done(run_waker, completion_waiters);
-        }
-        if ended == TaskState::Cancelled {
-            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, meta);
-        }
-        if release {
-            if let Some(parent) = &self.parent {
-                parent.lease_ended();
-            }
-        }
+        self.count_out(state);
     }
 
-    /// A nested scope killed before its tasks were gone has lost its last one
-    /// (see `kill`).
-    fn lease_ended(&self) {
-        let mut state = self.lock();
+    /// Counts one live task (or a killed nested scope's lease, see `kill`)
+    /// out; the last one wakes the run loop and any `wait_for_completion`,
+    /// and gives back this scope's own lease on its parent.
+    fn count_out(&self, mut state: MutexGuard<'_, State>) {
         state.live -= 1;
-        let last = state.live == 0;
-        let release = last && std::mem::take(&mut state.holds_parent);
-        let wake = last.then(|| (state.run_waker.take(), state.completion_waiters > 0));
+        if state.live > 0 {
+            return;
+        }
+        let release = std::mem::take(&mut state.holds_parent);
+        let run_waker = state.run_waker.take();
+        let completion_waiters = state.completion_waiters > 0;
         drop(state);
-        if let Some((run_waker, completion_waiters)) = wake {
-            self.wake_all_done(run_waker, completion_waiters);
+        if let Some(waker) = run_waker {
+            waker.wake();
+        }
+        if completion_waiters {
+            self.all_done.notify_waiters();
         }
         if release {
             if let Some(parent) = &self.parent {
-                parent.lease_ended();
+                parent.count_out(parent.lock());
             }
         }
     }
@@ -553,16 +547,6 @@ impl Inner {
         }
     }
 
-    /// Wakes whoever waits for the last task, once `live` has dropped to zero.
-    fn wake_all_done(&self, run_waker: Option<Waker>, completion_waiters: bool) {
-        if let Some(waker) = run_waker {
-            waker.wake();
-        }
-        if completion_waiters {
-            self.all_done.notify_waiters();
-        }
-    }
-
     fn reason(&self) -> Option<Reason> {
         let state = self.lock();
         state
@@ -577,12 +561,15 @@ impl Inner {
 
     /// The scope's snapshot at `now`, nested scopes included.
     fn snapshot(&self, now: Instant) -> ScopeSnapshot {
-        let waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
+        let mut waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
+        waiting.sort_unstable();
         let state = self.lock();
         let mut runners = Vec::new();
         // A task that failed is reported from its last poll, before Tokio
         // marks it finished: list it once, as failed.
-        let failed = |id: TaskId| state.failures.iter().any(|f| f.task() == id);
+        let mut failed_ids: Vec<TaskId> = state.failures.iter().map(TaskFailure::task).collect();
+        failed_ids.sort_unstable();
+        let failed = |id: TaskId| failed_ids.binary_search(&id).is_ok();
         let mut tasks: Vec<TaskSnapshot> = state
             .tasks
             .iter()
@@ -593,7 +580,7 @@ impl Inner {
                     id: record.id,
                     name: record.name.clone(),
                     kind: record.kind,
-                    state: if waiting.contains(&record.id) {
+                    state: if waiting.binary_search(&record.id).is_ok() {
                         TaskState::Waiting
                     } else {
                         TaskState::Running
@@ -816,7 +803,7 @@ impl Inner {
         };
         let id = meta.id;
         let join = if self.plain() {
-            let fut = async move { task(token).await.map_err(failed) };
+            let fut = async move { task(token).await.into_task() };
             self.launch(meta, fut, |fut| self.runtime.spawn(fut))
         } else {
             let fut = self.guarded(id, token, own.clone(), task);
@@ -846,7 +833,7 @@ impl Inner {
         let join = if self.plain() {
             self.launch(
                 meta,
-                async move { task(token).await.map_err(failed) },
+                async move { task(token).await.into_task() },
                 spawn_local,
             )
         } else {
@@ -1734,7 +1721,8 @@ impl ScopeBuilder {
     }
 }
 
-/// A task's own result, whatever its error type.
+/// A task's own result, whatever its error type; `into_task` turns its error
+/// into a failure.
 pub(crate) trait TaskOutput {
     type Value;
     fn into_task(self) -> Result<Self::Value, TaskError>;
@@ -1743,13 +1731,8 @@ pub(crate) trait TaskOutput {
 impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
     type Value = T;
     fn into_task(self) -> Result<T, TaskError> {
-        self.map_err(failed)
+        self.map_err(|error| TaskError::Failed(Arc::from(error.into())))
     }
-}
-
-/// Converts a task's own error into a failure.
-fn failed<E: Into<BoxError>>(error: E) -> TaskError {
-    TaskError::Failed(Arc::from(error.into()))
 }
 
 /// Polls an optional sleep; pending forever when there is none.

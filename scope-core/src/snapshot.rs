@@ -35,6 +35,10 @@ use crate::scope::ScopeId;
 use crate::task::TaskId;
 
 /// A scope's state at the time of a [`ScopeSnapshot`].
+///
+/// # Examples
+///
+/// See [`ScopeSnapshot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ScopeState {
@@ -47,6 +51,10 @@ pub enum ScopeState {
 }
 
 /// A task's state at the time of a [`ScopeSnapshot`].
+///
+/// # Examples
+///
+/// See [`ScopeSnapshot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskState {
@@ -63,6 +71,10 @@ pub enum TaskState {
 }
 
 /// One task in a [`ScopeSnapshot`].
+///
+/// # Examples
+///
+/// See [`ScopeSnapshot`].
 #[derive(Clone, Debug)]
 pub struct TaskSnapshot {
     pub(crate) id: TaskId,
@@ -100,6 +112,9 @@ pub struct TaskSnapshot {
 ///         assert_eq!(tree.tasks()[0].name(), Some("fetch"));
 ///         assert_eq!(tree.tasks()[0].state(), TaskState::Running);
 ///         assert_eq!(tree.tasks()[0].age(), Some(Duration::from_secs(2)));
+///         assert_eq!(tree.state(), async_scope::ScopeState::Running);
+///         assert_eq!((tree.done(), tree.cancelled()), (0, 0));
+///         assert!(tree.scopes().is_empty() && tree.tasks()[0].scopes().is_empty());
 ///         let text = tree.to_string();
 ///         assert!(text.contains("▶ task"), "{text}");
 ///         assert!(text.contains("\"fetch\" running for 2s"), "{text}");
@@ -125,53 +140,93 @@ pub struct ScopeSnapshot {
 
 impl ScopeSnapshot {
     /// The scope's id.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn id(&self) -> ScopeId {
         self.id
     }
 
     /// The scope's name, if its builder gave it one.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The scope's policy.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn policy(&self) -> Policy {
         self.policy
     }
 
     /// The scope's state.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn state(&self) -> ScopeState {
         self.state
     }
 
     /// Why the scope was cancelled or failed, once it was.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn reason(&self) -> Option<&Reason> {
         self.reason.as_ref()
     }
 
     /// How long ago the scope was opened.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn age(&self) -> Duration {
         self.age
     }
 
     /// The tasks that have not ended (running or waiting for a slot) and
     /// those that failed, in spawn order.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn tasks(&self) -> &[TaskSnapshot] {
         &self.tasks
     }
 
     /// How many tasks returned `Ok` (they are not listed in [`tasks`](Self::tasks)).
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn done(&self) -> usize {
         self.done
     }
 
     /// How many tasks were cancelled or aborted (not listed either).
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn cancelled(&self) -> usize {
         self.cancelled
     }
 
     /// The nested scopes still open that the body runs (those a task runs
     /// are under [`TaskSnapshot::scopes`]), in the order they were opened.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn scopes(&self) -> &[ScopeSnapshot] {
         &self.scopes
     }
@@ -274,41 +329,73 @@ impl fmt::Display for ScopeSnapshot {
 
 impl TaskSnapshot {
     /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn id(&self) -> TaskId {
         self.id
     }
 
     /// The task's name, if it was spawned with one.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The task's kind.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn kind(&self) -> TaskKind {
         self.kind
     }
 
     /// The task's state.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn state(&self) -> TaskState {
         self.state
     }
 
     /// Where the task was spawned.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
 
     /// How long ago the task was spawned; `None` for a task that has ended.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn age(&self) -> Option<Duration> {
         self.age
     }
 
     /// Why the task failed, for a failed task.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn error(&self) -> Option<&TaskError> {
         self.error.as_ref()
     }
 
     /// The nested scopes this task runs, still open, in the order they were opened.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeSnapshot`].
     pub fn scopes(&self) -> &[ScopeSnapshot] {
         &self.scopes
     }
