@@ -422,19 +422,23 @@ impl Inner {
 
     /// [`fail`](Self::fail), with the state already locked.
     fn fail_locked(&self, mut state: MutexGuard<'_, State>, reason: Reason) {
-        if state.reason.is_none() {
+        let first = state.reason.is_none().then(|| {
             // A scope already cancelled from above was cancelled first.
             let reason = if self.token.is_cancelled() {
                 Reason::Cancelled
             } else {
                 reason
             };
-            observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, &reason);
-            state.reason = Some(reason);
-        }
+            state.reason = Some(reason.clone());
+            reason
+        });
         state.closed = true;
         let children = state.children.clone();
         drop(state);
+        // Reported after the unlock: a subscriber is user code.
+        if let Some(reason) = &first {
+            observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, reason);
+        }
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
         if self.grace.is_zero() {
