@@ -19,10 +19,12 @@
 //!   async-hook-domain's debug switch does: one line per event, prefixed
 //!   `async-scope:`, with or without a subscriber.
 //!
-//! Cost when nobody listens: a task span is only kept (boxed) when a
-//! subscriber is interested in it, so a disabled span costs one pointer in the
-//! task; each event is a check of tracing's cached callsite interest and of one
-//! static flag.
+//! Cost when nobody listens: a task span is only made when a subscriber is
+//! interested in it, and then the task's future is wrapped in it ([`Traced`]);
+//! otherwise the task carries nothing for tracing. Each event is a check of
+//! tracing's cached callsite interest and of one static flag, and an event
+//! that needs a task's record from its scope (task cancelled) looks it up
+//! only when someone listens.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -89,10 +91,26 @@ pub(crate) struct ScopeSpan {
     span: tracing::Span,
 }
 
-/// A task's span, kept only when a subscriber wants it.
-pub(crate) struct TaskSpan {
+/// A task's span, made only when a subscriber wants it (uninhabited
+/// without the `tracing` feature).
+#[cfg(feature = "tracing")]
+pub(crate) type TaskSpan = tracing::Span;
+#[cfg(not(feature = "tracing"))]
+pub(crate) enum TaskSpan {}
+
+/// A task's future with its span entered on every poll and while it is
+/// dropped.
+#[cfg(feature = "tracing")]
+pub(crate) type Traced<F> = tracing::instrument::Instrumented<F>;
+#[cfg(not(feature = "tracing"))]
+pub(crate) type Traced<F> = F;
+
+/// Wraps a task's future in its span.
+pub(crate) fn traced<F>(fut: F, span: TaskSpan) -> Traced<F> {
     #[cfg(feature = "tracing")]
-    span: Option<Box<tracing::Span>>,
+    return tracing::Instrument::instrument(fut, span);
+    #[cfg(not(feature = "tracing"))]
+    match span {}
 }
 
 /// What entering a span returns; leaving happens on drop.
@@ -139,17 +157,6 @@ impl ScopeSpan {
     }
 }
 
-impl TaskSpan {
-    pub(crate) fn enter(&self) -> Entered<'_> {
-        Entered {
-            #[cfg(feature = "tracing")]
-            _entered: self.span.as_ref().map(|span| span.enter()),
-            #[cfg(not(feature = "tracing"))]
-            _span: std::marker::PhantomData,
-        }
-    }
-}
-
 /// A scope was opened; returns its span.
 pub(crate) fn scope_opened(
     id: ScopeId,
@@ -173,14 +180,14 @@ pub(crate) fn scope_opened(
     span
 }
 
-/// A task was spawned; returns its span.
+/// A task was spawned; returns its span if a subscriber wants it.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn task_spawned(
     scope: ScopeId,
     scope_name: Option<&str>,
     scope_span: &ScopeSpan,
     meta: &TaskMeta,
-) -> TaskSpan {
+) -> Option<TaskSpan> {
     if debug() {
         line(format_args!(
             "{}: {} spawned at {}",
@@ -199,12 +206,10 @@ pub(crate) fn task_spawned(
             task.name = meta.name.as_deref(),
             task.location = %meta.location,
         );
-        TaskSpan {
-            span: (!span.is_disabled()).then(|| Box::new(span)),
-        }
+        (!span.is_disabled()).then_some(span)
     }
     #[cfg(not(feature = "tracing"))]
-    TaskSpan {}
+    None
 }
 
 /// A task failed; `fails_scope` says whether the failure fails its scope.
@@ -283,21 +288,30 @@ pub(crate) fn scope_cancelled(id: ScopeId, name: Option<&str>, span: &ScopeSpan,
     }
 }
 
-/// A task ended without completing: cancelled, or aborted.
+/// A task ended without completing: cancelled, or aborted. `meta` looks
+/// its record up, only if someone listens.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn task_cancelled(
     scope: ScopeId,
     scope_name: Option<&str>,
     span: &ScopeSpan,
-    meta: &TaskMeta,
+    meta: impl FnOnce() -> Option<TaskMeta>,
 ) {
+    #[cfg(feature = "tracing")]
+    let traced = tracing::enabled!(tracing::Level::DEBUG);
+    #[cfg(not(feature = "tracing"))]
+    let traced = false;
+    if !traced && !debug() {
+        return;
+    }
+    let Some(meta) = meta() else { return };
     #[cfg(feature = "tracing")]
     tracing::debug!(parent: &span.span, task.id = meta.id.as_u64(), "task cancelled");
     if debug() {
         line(format_args!(
             "{}: {} cancelled",
             ScopeLabel(scope, scope_name),
-            TaskLabel::of(meta)
+            TaskLabel::of(&meta)
         ));
     }
 }

@@ -23,7 +23,7 @@
 //! All mutable state sits behind one mutex per scope (`State`), taken twice per
 //! task (admit + register, and at its end), like `JoinSet`'s own lock; it is
 //! never held while user code runs. Tasks are aborted while it is held, so
-//! that whoever sees `State::aborted` also sees every task aborted (see
+//! that whoever sees `Inner::aborted` also sees every task aborted (see
 //! docs/RELIABILITY.md, bug E); the lock order is `State` → token, and a
 //! nested scope's `State` → its parent's.
 
@@ -45,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::{decide, Action};
 use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
 use crate::limit::{Slots, Start};
-use crate::observe::{self, ScopeSpan};
+use crate::observe::{self, ScopeSpan, Traced};
 use crate::policy::{Policy, TaskKind};
 use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
 use crate::task::{Entered, OptionalHandle, OwnSignal, TaskFuture, TaskHandle, TaskId, TaskMeta};
@@ -238,6 +238,10 @@ pub(crate) struct Inner {
     token: CancellationToken,
     /// When the scope was cancelled: the grace period runs from here.
     cancelled_at: OnceLock<Instant>,
+    /// Every task has been aborted (`abort_all`): a task registered later is
+    /// aborted at once, and a task polled later stops before its future is
+    /// polled. Written under the `State` lock.
+    aborted: AtomicBool,
     /// The enclosing scope, for error handlers. Parents never point to children.
     parent: Option<Arc<Inner>>,
     handler: Option<Handler>,
@@ -266,11 +270,11 @@ struct State {
     live: usize,
     /// No more spawns: the scope was cancelled, failed, or ended.
     closed: bool,
-    /// Every task has been aborted; a task registered later is aborted at once.
-    aborted: bool,
-    /// Abort handles and records of the tasks, finished ones pruned lazily
-    /// (see `register`).
-    tasks: Vec<(AbortHandle, TaskRecord)>,
+    /// Records of the tasks, in id order (ids are taken under this lock),
+    /// finished ones pruned lazily (see `admit`).
+    tasks: Vec<TaskRecord>,
+    /// Names of the named tasks in `tasks`, in id order.
+    names: Vec<(TaskId, Arc<str>)>,
     /// Tasks that returned `Ok`.
     done: usize,
     /// Tasks that ended cancelled or aborted.
@@ -296,6 +300,40 @@ struct State {
 
 const MIN_PRUNE: usize = 64;
 
+impl State {
+    /// Drops the records of finished tasks, so that `tasks` stays within
+    /// twice the number of live tasks.
+    fn prune(&mut self) {
+        // A record without its abort handle yet is of a task being spawned.
+        self.tasks
+            .retain(|r| r.abort.as_ref().map_or(true, |t| !t.is_finished()));
+        let tasks = &self.tasks;
+        self.names
+            .retain(|(id, _)| tasks.binary_search_by_key(id, |r| r.id).is_ok());
+        self.prune_at = (self.tasks.len() * 2).max(MIN_PRUNE);
+    }
+
+    /// Where task `id`'s record is (`tasks` is in id order).
+    fn find(&self, id: TaskId) -> Result<usize, usize> {
+        self.tasks.binary_search_by_key(&id, |r| r.id)
+    }
+
+    fn name(&self, id: TaskId) -> Option<Arc<str>> {
+        let at = self.names.binary_search_by_key(&id, |(id, _)| *id).ok()?;
+        Some(self.names[at].1.clone())
+    }
+
+    fn meta(&self, id: TaskId) -> Option<TaskMeta> {
+        let record = &self.tasks[self.find(id).ok()?];
+        Some(TaskMeta {
+            id,
+            kind: record.kind,
+            location: record.location,
+            name: self.name(id),
+        })
+    }
+}
+
 // === impl Inner ===
 
 impl Inner {
@@ -305,37 +343,94 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a new task in, unless the scope refuses spawns.
-    fn admit(&self) -> bool {
+    /// Counts a new task in and records it, or `None` if the scope refuses
+    /// spawns. The record's abort handle comes with `register`.
+    fn admit(&self, options: &TaskOptions) -> Option<TaskId> {
+        let spawned = self.since_opened(Instant::now());
         // `closed` covers cancellation from above too: an ancestor's `fail`
         // fails its nested scopes (see `fail_locked`), so no token lock here.
         let mut state = self.lock();
         if state.closed {
-            return false;
+            return None;
         }
         state.live += 1;
-        true
-    }
-
-    /// Keeps a task's abort handle, pruning finished ones so the list stays
-    /// within twice the number of live tasks.
-    fn register(&self, task: AbortHandle, record: TaskRecord) {
-        let mut state = self.lock();
-        if state.aborted {
-            task.abort();
-            return;
-        }
         if state.tasks.len() >= state.prune_at {
-            state.tasks.retain(|(t, _)| !t.is_finished());
-            state.prune_at = (state.tasks.len() * 2).max(MIN_PRUNE);
+            state.prune();
         }
-        state.tasks.push((task, record));
+        // Taken under the lock, so that `tasks` stays in id order.
+        let id = TaskId::next();
+        state.tasks.push(TaskRecord {
+            id,
+            abort: None,
+            location: options.location,
+            spawned,
+            kind: options.kind,
+        });
+        if let Some(name) = &options.name {
+            state.names.push((id, name.clone()));
+        }
+        Some(id)
     }
 
-    /// Called when a task's future is dropped, completed or aborted, with how it ended.
-    pub(crate) fn task_ended(&self, meta: &TaskMeta, ended: TaskState) {
+    /// Keeps a spawned task's abort handle in its record; a task registered
+    /// after `abort_all` is aborted at once.
+    fn register(&self, id: TaskId, task: AbortHandle) {
+        let mut state = self.lock();
+        if self.aborted.load(Ordering::Relaxed) {
+            task.abort();
+        }
+        // The record was pushed moments ago, by `admit`: found from the end.
+        if let Some(record) = state.tasks.iter_mut().rev().find(|r| r.id == id) {
+            record.abort = Some(task);
+        }
+    }
+
+    /// Drops the record of a task that could not be spawned (its future was
+    /// dropped, which counted it out).
+    fn forget(&self, id: TaskId) {
+        let mut state = self.lock();
+        if let Ok(at) = state.find(id) {
+            state.tasks.remove(at);
+        }
+    }
+
+    /// How long after the scope opened `at` is, in nanoseconds (a record's
+    /// spawn time, in 8 bytes rather than an `Instant`'s 16).
+    fn since_opened(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.opened).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The task's kind, name and location, from its record.
+    fn meta(&self, id: TaskId) -> Option<TaskMeta> {
+        self.lock().meta(id)
+    }
+
+    /// Called when a task's future completed with a failure (before `task_ended`).
+    pub(crate) fn task_failed(&self, id: TaskId, error: TaskError) {
+        // A task reports from its last poll, before Tokio marks it finished:
+        // its record cannot have been pruned.
+        let meta = self.meta(id);
+        debug_assert!(meta.is_some(), "task {id} reported without a record");
+        let meta = meta.unwrap_or(TaskMeta {
+            id,
+            kind: TaskKind::Normal,
+            location: Location::caller(),
+            name: None,
+        });
+        self.report(TaskFailure::new(&meta, error));
+    }
+
+    /// Whether the scope's tasks must stop now: checked by each task before
+    /// its future is polled (see `abort_all`).
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Called when a task's future completed, or was dropped before it did
+    /// (`Cancelled`), with how it ended.
+    pub(crate) fn task_ended(&self, id: TaskId, ended: TaskState) {
         if ended == TaskState::Cancelled {
-            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, meta);
+            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || self.meta(id));
         }
         let mut state = self.lock();
         match ended {
@@ -453,13 +548,19 @@ impl Inner {
     }
 
     /// Aborts every task at its next `.await`; later registrations are aborted at once.
+    ///
+    /// A task spawned but not registered yet (its spawner is between
+    /// `launch`'s spawn and `register`) may already run on another worker:
+    /// it sees `aborted` on its next poll and stops there (docs/RELIABILITY.md, bug I).
     fn abort_all(&self) {
         let mut state = self.lock();
-        state.aborted = true;
+        self.aborted.store(true, Ordering::Release);
         state.closed = true;
         // Aborted under the lock: whoever sees `aborted` set also sees every
         // task aborted (AbortHandle::abort only flags and schedules the task).
-        for (task, _) in state.tasks.drain(..) {
+        // The records stay, for failures reported by aborted tasks whose last
+        // poll was under way, and for snapshots.
+        for task in state.tasks.iter().filter_map(|r| r.abort.as_ref()) {
             task.abort();
         }
     }
@@ -512,7 +613,7 @@ impl Inner {
             state.prune_children_at = (state.children.len() * 2).max(MIN_PRUNE);
         }
         state.children.push(Arc::downgrade(child));
-        state.reason.is_some() || state.aborted || self.token.is_cancelled()
+        state.reason.is_some() || self.aborted.load(Ordering::Relaxed) || self.token.is_cancelled()
     }
 
     /// The run loop's last wait: closes the scope once no task is left, or
@@ -577,12 +678,17 @@ impl Inner {
         let mut tasks: Vec<TaskSnapshot> = state
             .tasks
             .iter()
-            .filter(|(abort, record)| !abort.is_finished() && !failed(record.id))
-            .map(|(abort, record)| {
-                runners.push((abort.id(), record.id));
+            .filter(|record| {
+                let finished = record.abort.as_ref().is_some_and(AbortHandle::is_finished);
+                !finished && !failed(record.id)
+            })
+            .map(|record| {
+                if let Some(abort) = &record.abort {
+                    runners.push((abort.id(), record.id));
+                }
                 TaskSnapshot {
                     id: record.id,
-                    name: record.name.clone(),
+                    name: state.name(record.id),
                     kind: record.kind,
                     state: if waiting.binary_search(&record.id).is_ok() {
                         TaskState::Waiting
@@ -590,7 +696,9 @@ impl Inner {
                         TaskState::Running
                     },
                     location: record.location,
-                    age: Some(now.saturating_duration_since(record.spawned)),
+                    age: Some(Duration::from_nanos(
+                        self.since_opened(now).saturating_sub(record.spawned),
+                    )),
                     error: None,
                     scopes: Vec::new(),
                 }
@@ -650,27 +758,22 @@ impl Inner {
     }
 
     /// Counts a new task in and settles what it starts with, or `Err` with
-    /// its id when the scope refuses spawns (cancelled or ended).
+    /// an id for its handle when the scope refuses spawns (cancelled or ended).
     fn prepare(&self, options: TaskOptions) -> Result<Prepared, TaskId> {
-        let id = TaskId::next();
-        if !self.admit() {
-            return Err(id);
-        }
+        let Some(id) = self.admit(&options) else {
+            return Err(TaskId::next());
+        };
         // A task gets its own token only when the scope has a grace period,
         // so that cancelling one task can signal it before aborting it.
-        let (token, own) = if self.grace.is_zero() {
-            (self.token.clone(), None)
-        } else {
-            let own = Arc::new(OwnSignal::new(self.token.child_token()));
-            (own.token.clone(), Some(own))
-        };
+        let own =
+            (!self.grace.is_zero()).then(|| Arc::new(OwnSignal::new(self.token.child_token())));
         let meta = TaskMeta {
             id,
             kind: options.kind,
             location: options.location,
             name: options.name,
         };
-        Ok(Prepared { meta, token, own })
+        Ok(Prepared { meta, own })
     }
 
     /// Whether a task can start at once, with nothing to carry: the hot path.
@@ -686,7 +789,6 @@ impl Inner {
     fn guarded<F, Fut>(
         self: &Arc<Self>,
         id: TaskId,
-        token: CancellationToken,
         own: Option<Arc<OwnSignal>>,
         task: F,
     ) -> impl Future<Output = Result<<Fut::Output as TaskOutput>::Value, TaskError>>
@@ -697,6 +799,10 @@ impl Inner {
     {
         let start = self.slots.as_ref().map(|slots| slots.start(id));
         let scope = self.clone();
+        let token = match &own {
+            Some(own) => own.token.clone(),
+            None => self.token.clone(),
+        };
         async move {
             let signal = token.clone();
             let _permit = match start {
@@ -764,28 +870,38 @@ impl Inner {
         .await
     }
 
-    /// Wraps a task's future (its span, its scope entered, its end counted),
-    /// spawns it with `spawn`, and keeps its abort handle and record.
-    fn launch<Fut, T>(
-        self: &Arc<Self>,
-        meta: TaskMeta,
-        fut: Fut,
-        spawn: impl FnOnce(TaskFuture<Fut>) -> JoinHandle<Result<T, TaskError>>,
-    ) -> JoinHandle<Result<T, TaskError>> {
-        let record = TaskRecord {
-            id: meta.id,
-            kind: meta.kind,
-            location: meta.location,
-            name: meta.name.clone(),
-            spawned: Instant::now(),
-        };
+    /// Wraps a task's future (its scope entered, its end counted, its span
+    /// if a subscriber wants one), spawns it with `spawner`, and keeps its
+    /// abort handle.
+    #[track_caller]
+    fn launch<Fut, T, S>(self: &Arc<Self>, meta: TaskMeta, fut: Fut, spawner: S) -> TaskJoin<T>
+    where
+        S: Spawner<TaskFuture<Fut>> + Spawner<Traced<TaskFuture<Fut>>>,
+        TaskFuture<Fut>: Future<Output = Result<T, TaskError>>,
+    {
         let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
         let scope = Scope {
             inner: self.clone(),
         };
-        let join = spawn(TaskFuture::new(scope, meta, span, fut));
-        self.register(join.abort_handle(), record);
-        join
+        let fut = TaskFuture::new(scope, meta.id, fut);
+        let join = match span {
+            None => spawner.spawn(fut),
+            Some(span) => spawner.spawn(observe::traced(fut, span)),
+        };
+        match join {
+            Some(join) => {
+                self.register(meta.id, join.abort_handle());
+                join
+            }
+            None => {
+                // The future was dropped, which counted the task out.
+                self.forget(meta.id);
+                panic!(
+                    "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
+                     inside `LocalSet::run_until` or `LocalSet::block_on`"
+                )
+            }
+        }
     }
 
     /// Spawns a `Send` task onto the scope's runtime.
@@ -801,17 +917,20 @@ impl Inner {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        let Prepared { meta, token, own } = match self.prepare(options) {
+        let Prepared { meta, own } = match self.prepare(options) {
             Ok(prepared) => prepared,
             Err(id) => return TaskHandle::refused(id),
         };
         let id = meta.id;
+        let spawner = OnRuntime(&self.runtime);
         let join = if self.plain() {
-            let fut = async move { task(token).await.into_task() };
-            self.launch(meta, fut, |fut| self.runtime.spawn(fut))
+            // The token is read on the first poll: the task carries nothing
+            // but the user's closure until then.
+            let fut = async move { task(current_signal()).await.into_task() };
+            self.launch(meta, fut, spawner)
         } else {
-            let fut = self.guarded(id, token, own.clone(), task);
-            self.launch(meta, fut, |fut| self.runtime.spawn(fut))
+            let fut = self.guarded(id, own.clone(), task);
+            self.launch(meta, fut, spawner)
         };
         TaskHandle::spawned(id, join, own)
     }
@@ -829,38 +948,65 @@ impl Inner {
         T: 'static,
         E: Into<BoxError>,
     {
-        let Prepared { meta, token, own } = match self.prepare(options) {
+        let Prepared { meta, own } = match self.prepare(options) {
             Ok(prepared) => prepared,
             Err(id) => return TaskHandle::refused(id),
         };
         let id = meta.id;
         let join = if self.plain() {
-            self.launch(
-                meta,
-                async move { task(token).await.into_task() },
-                spawn_local,
-            )
+            let fut = async move { task(current_signal()).await.into_task() };
+            self.launch(meta, fut, OnLocalSet)
         } else {
-            let fut = self.guarded(id, token, own.clone(), task);
-            self.launch(meta, fut, spawn_local)
+            let fut = self.guarded(id, own.clone(), task);
+            self.launch(meta, fut, OnLocalSet)
         };
         TaskHandle::spawned(id, join, own)
     }
 }
 
-/// `tokio::task::spawn_local`, with our own message outside a `LocalSet`.
-/// (Tokio panics and drops the future, which counts the task out again.)
-fn spawn_local<F>(fut: F) -> JoinHandle<F::Output>
+/// A task's `JoinHandle`.
+type TaskJoin<T> = JoinHandle<Result<T, TaskError>>;
+
+/// The token of the scope whose task is being polled: a plain task's
+/// signal, read when it first runs rather than carried from its spawn.
+fn current_signal() -> CancellationToken {
+    CURRENT.with(|current| match &*current.borrow() {
+        Some(scope) => scope.inner.token.clone(),
+        None => unreachable!("a task is polled with its scope current"),
+    })
+}
+
+/// Where a task is spawned: the scope's runtime, or the current `LocalSet`.
+/// `None` if it cannot be (the future is dropped).
+trait Spawner<F: Future> {
+    fn spawn(self, fut: F) -> Option<JoinHandle<F::Output>>;
+}
+
+/// Spawns onto a runtime.
+struct OnRuntime<'a>(&'a tokio::runtime::Handle);
+
+impl<F> Spawner<F> for OnRuntime<'_>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn spawn(self, fut: F) -> Option<JoinHandle<F::Output>> {
+        Some(self.0.spawn(fut))
+    }
+}
+
+/// Spawns onto the current `LocalSet`.
+struct OnLocalSet;
+
+impl<F> Spawner<F> for OnLocalSet
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    match catch_unwind(AssertUnwindSafe(|| tokio::task::spawn_local(fut))) {
-        Ok(join) => join,
-        Err(_) => panic!(
-            "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
-             inside `LocalSet::run_until` or `LocalSet::block_on`"
-        ),
+    fn spawn(self, fut: F) -> Option<JoinHandle<F::Output>> {
+        // Tokio panics outside a `LocalSet` (after dropping the future);
+        // `launch` panics with a message of ours, at the caller's location.
+        catch_unwind(AssertUnwindSafe(|| tokio::task::spawn_local(fut))).ok()
     }
 }
 
@@ -885,17 +1031,21 @@ impl TaskOptions {
 /// A task admitted by its scope, before its future is built.
 struct Prepared {
     meta: TaskMeta,
-    token: CancellationToken,
+    /// The task's own signal, with a grace period.
     own: Option<Arc<OwnSignal>>,
 }
 
-/// What the scope keeps of each task, beside its abort handle, to show it in a snapshot.
+/// What the scope keeps of each task (40 bytes), for its failures, its
+/// snapshot and aborting it. Named tasks' names are kept apart
+/// (`State::names`): most tasks have none.
 struct TaskRecord {
     id: TaskId,
-    kind: TaskKind,
+    /// Set just after the spawn (`register`).
+    abort: Option<AbortHandle>,
     location: &'static Location<'static>,
-    name: Option<Arc<str>>,
-    spawned: Instant,
+    /// Nanoseconds from the scope's opening to the spawn.
+    spawned: u64,
+    kind: TaskKind,
 }
 
 // === impl Scope ===
@@ -1687,6 +1837,7 @@ impl ScopeBuilder {
             grace: self.grace,
             token,
             cancelled_at: OnceLock::new(),
+            aborted: AtomicBool::new(false),
             parent,
             handler: self.handler,
             slots: self.max_concurrency.map(Slots::new),
@@ -1694,8 +1845,8 @@ impl ScopeBuilder {
             state: Mutex::new(State {
                 live: 0,
                 closed: false,
-                aborted: false,
                 tasks: Vec::new(),
+                names: Vec::new(),
                 done: 0,
                 cancelled: 0,
                 prune_at: MIN_PRUNE,

@@ -6,7 +6,11 @@
 //! the task's [`CancellationToken`], polls the user's future with
 //! [`Scope::current`] set and panics caught, reports a failure to its scope
 //! (the one place that decides what it means, `Inner::report`), and tells the
-//! scope it ended when it is dropped, whether it completed or was aborted.
+//! scope it ended: from its last poll when it completes (the user's future is
+//! already dropped by then), or from its drop when it is aborted first. A task
+//! whose scope was aborted is never polled again: its next poll ends it as
+//! cancelled without touching the user's future, even if Tokio's abort has
+//! not reached it yet (a task spawned but not yet registered with its scope).
 //! The user's value travels to the [`TaskHandle`] through Tokio's own
 //! `JoinHandle`: no channel and no extra allocation per task.
 
@@ -24,8 +28,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{TaskError, TaskFailure};
-use crate::observe::TaskSpan;
+use crate::error::TaskError;
 use crate::policy::TaskKind;
 use crate::scope::{Inner, Scope};
 use crate::snapshot::TaskState;
@@ -364,7 +367,9 @@ impl<T> Future for OptionalHandle<T> {
     }
 }
 
-/// What a spawned task needs to know about itself to report its end.
+/// What a task's scope knows of it, to report it: in a failure, in a
+/// snapshot, in tracing. Kept in the scope's records (see `State::tasks`),
+/// not in the task, whose future stays small.
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) kind: TaskKind,
@@ -374,44 +379,45 @@ pub(crate) struct TaskMeta {
 
 pin_project! {
     /// The future Tokio runs for each task; see the module docs.
+    ///
+    /// Only the user's future (wrapped in one of the scope's async blocks)
+    /// and its owner: a task's kind, name and location live in its scope's
+    /// records, so that a small user future still fits Tokio's smallest task
+    /// cell, as it would in a `JoinSet` (docs/BENCHMARKS.md, memory).
     pub(crate) struct TaskFuture<Fut> {
-        // Declared first so it is dropped first: the user's future (and every
-        // destructor in it) is gone before `owner` tells the scope the task ended.
         #[pin]
         fut: Fut,
-        span: TaskSpan,
         owner: Owner,
     }
 }
 
-/// The task's scope, entered (made `Scope::current`) on every poll; always
-/// `Some` outside `poll`. Dropping it, after the task's future, counts the
-/// task out of its scope with how it ended, whether it completed or was
-/// aborted.
+/// The task's scope, entered (made `Scope::current`) on every poll, and its
+/// id. The task counts itself out of its scope when its future completes
+/// (the user's future is gone by then: it is always owned by an async block
+/// of the scope's, which has dropped it on returning) or, if it never
+/// completes, when it is dropped: aborted or cancelled.
 struct Owner {
+    /// `None` while the task is polled (the scope is then in
+    /// `Scope::current`) and once the task has been counted out.
     scope: Option<Scope>,
-    meta: TaskMeta,
-    /// How the task ended; `Cancelled` until it completes.
-    ended: TaskState,
+    id: TaskId,
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(scope) = self.scope.take() {
-            scope.inner.task_ended(&self.meta, self.ended);
+            scope.inner.task_ended(self.id, TaskState::Cancelled);
         }
     }
 }
 
 impl<Fut> TaskFuture<Fut> {
-    pub(crate) fn new(scope: Scope, meta: TaskMeta, span: TaskSpan, fut: Fut) -> Self {
+    pub(crate) fn new(scope: Scope, id: TaskId, fut: Fut) -> Self {
         TaskFuture {
             fut,
-            span,
             owner: Owner {
                 scope: Some(scope),
-                meta,
-                ended: TaskState::Cancelled,
+                id,
             },
         }
     }
@@ -425,26 +431,33 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _span = this.span.enter();
         let owner = this.owner;
+        if owner.scope.as_ref().is_some_and(|s| s.inner.is_aborted()) {
+            // Aborted, though perhaps not through Tokio yet (see
+            // `Inner::abort_all`): stop without polling. The scope stays in
+            // `owner`, which counts the task out once Tokio has dropped the
+            // user's future.
+            return Poll::Ready(Err(TaskError::Cancelled));
+        }
         let polled = enter(&mut owner.scope, || this.fut.poll(cx));
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(result)) => result,
             Poll::Ready(Err(payload)) => Err(TaskError::from_panic(&*payload)),
         };
-        owner.ended = match &result {
+        // Polled after completion (Tokio never does): nothing to count out.
+        let Some(scope) = owner.scope.take() else {
+            return Poll::Ready(result);
+        };
+        let ended = match &result {
             Ok(_) => TaskState::Done,
             Err(TaskError::Cancelled) => TaskState::Cancelled,
             Err(error) => {
-                if let Some(scope) = &owner.scope {
-                    scope
-                        .inner
-                        .report(TaskFailure::new(&owner.meta, error.clone()));
-                }
+                scope.inner.task_failed(owner.id, error.clone());
                 TaskState::Failed
             }
         };
+        scope.inner.task_ended(owner.id, ended);
         Poll::Ready(result)
     }
 }
