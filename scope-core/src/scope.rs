@@ -48,7 +48,9 @@ use crate::limit::{Slots, Start};
 use crate::observe::{self, ScopeSpan, Traced};
 use crate::policy::{Policy, TaskKind};
 use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
-use crate::task::{Entered, OptionalHandle, OwnSignal, TaskFuture, TaskHandle, TaskId, TaskMeta};
+use crate::task::{
+    Entered, OptionalHandle, OwnSignal, TaskFuture, TaskHandle, TaskId, TaskMeta, TaskResult,
+};
 use crate::task_builder::TaskBuilder;
 
 thread_local! {
@@ -877,7 +879,7 @@ impl Inner {
     fn launch<Fut, T, S>(self: &Arc<Self>, meta: TaskMeta, fut: Fut, spawner: S) -> TaskJoin<T>
     where
         S: Spawner<TaskFuture<Fut>> + Spawner<Traced<TaskFuture<Fut>>>,
-        TaskFuture<Fut>: Future<Output = Result<T, TaskError>>,
+        TaskFuture<Fut>: Future<Output = TaskResult<T>>,
     {
         let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
         let scope = Scope {
@@ -965,7 +967,7 @@ impl Inner {
 }
 
 /// A task's `JoinHandle`.
-type TaskJoin<T> = JoinHandle<Result<T, TaskError>>;
+type TaskJoin<T> = JoinHandle<TaskResult<T>>;
 
 /// The token of the scope whose task is being polled: a plain task's
 /// signal, read when it first runs rather than carried from its spawn.

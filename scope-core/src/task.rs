@@ -115,7 +115,7 @@ pub struct TaskHandle<T> {
 
 /// The parts of a handle whose task was really spawned.
 struct Joined<T> {
-    join: JoinHandle<Result<T, TaskError>>,
+    join: JoinHandle<TaskResult<T>>,
     /// The task's own signal, only when its scope has a grace period:
     /// cancelling one task then signals it first and aborts it after the
     /// grace period. With no grace period the task shares its scope's token
@@ -148,7 +148,7 @@ impl OwnSignal {
 impl<T> TaskHandle<T> {
     pub(crate) fn spawned(
         id: TaskId,
-        join: JoinHandle<Result<T, TaskError>>,
+        join: JoinHandle<TaskResult<T>>,
         own: Option<Arc<OwnSignal>>,
     ) -> Self {
         TaskHandle {
@@ -244,7 +244,7 @@ impl<T> Future for TaskHandle<T> {
             return Poll::Ready(Err(TaskError::Cancelled));
         };
         Poll::Ready(match ready!(Pin::new(&mut joined.join).poll(cx)) {
-            Ok(result) => result,
+            Ok(result) => result.map_err(|error| *error),
             // Our wrapper catches the task's panics, so a panicking JoinError
             // comes from a destructor that panicked while the task was aborted.
             Err(e) if e.is_panic() => Err(TaskError::from_panic(&*e.into_panic())),
@@ -377,6 +377,12 @@ pub(crate) struct TaskMeta {
     pub(crate) name: Option<Arc<str>>,
 }
 
+/// A task's result as Tokio keeps it until its handle takes it: the error
+/// boxed (a task rarely fails), so that Tokio's task cell for a small future
+/// is the smallest, as a `JoinSet` task's (a `TaskError` is 24 bytes; with
+/// `JoinError` around it, Tokio's stage would outgrow that cell).
+pub(crate) type TaskResult<T> = Result<T, Box<TaskError>>;
+
 pin_project! {
     /// The future Tokio runs for each task; see the module docs.
     ///
@@ -427,7 +433,7 @@ impl<Fut, T> Future for TaskFuture<Fut>
 where
     Fut: Future<Output = Result<T, TaskError>>,
 {
-    type Output = Result<T, TaskError>;
+    type Output = TaskResult<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -437,7 +443,7 @@ where
             // `Inner::abort_all`): stop without polling. The scope stays in
             // `owner`, which counts the task out once Tokio has dropped the
             // user's future.
-            return Poll::Ready(Err(TaskError::Cancelled));
+            return Poll::Ready(Err(Box::new(TaskError::Cancelled)));
         }
         let polled = enter(&mut owner.scope, || this.fut.poll(cx));
         let result = match polled {
@@ -447,7 +453,7 @@ where
         };
         // Polled after completion (Tokio never does): nothing to count out.
         let Some(scope) = owner.scope.take() else {
-            return Poll::Ready(result);
+            return Poll::Ready(result.map_err(Box::new));
         };
         let ended = match &result {
             Ok(_) => TaskState::Done,
@@ -458,7 +464,7 @@ where
             }
         };
         scope.inner.task_ended(owner.id, ended);
-        Poll::Ready(result)
+        Poll::Ready(result.map_err(Box::new))
     }
 }
 
