@@ -9,9 +9,9 @@
 //! - cancellation (`Inner::fail`, `Inner::abort_all`): the first reason wins;
 //!   the token is cancelled at once; tasks are aborted after the grace period.
 //! - nesting: a scope started while another is [`Scope::current`] is its child:
-//!   the parent keeps a weak link to it (`State::children`) and cancels it
-//!   when it is cancelled itself (`fail_locked`, `kill`; cancellation flows
-//!   down), and its error handlers fall back to the parent's (failures do not
+//!   the parent keeps a weak link to it (`State::children`, until the nested
+//!   scope ends: `leave_parent`) and cancels it when it is cancelled itself
+//!   (`fail_locked`, `kill`; cancellation flows down), and its error handlers fall back to the parent's (failures do not
 //!   flow up). A nested scope killed while its aborted tasks are still being
 //!   dropped counts as a live task of its parent until they are gone (`kill`).
 //! - the run loop (`ScopeBuilder::run`): polls the body inline, watches the
@@ -287,13 +287,12 @@ struct State {
     run_waker: Option<Waker>,
     /// How many `wait_for_completion` calls wait on `all_done`.
     completion_waiters: usize,
-    /// Nested scopes, dead ones pruned lazily like `tasks`.
+    /// Nested scopes that have not ended: each leaves when its `run`
+    /// returns or its future is dropped (`leave_parent`).
     children: Vec<Weak<Inner>>,
     /// This scope was killed (its future dropped) before its last task was
     /// gone, and holds a live count on its parent until then (see `kill`).
     holds_parent: bool,
-    /// `children` is pruned when it reaches this length.
-    prune_children_at: usize,
     /// Every failure, in order.
     failures: Vec<TaskFailure>,
     /// The first event that failed the scope.
@@ -597,6 +596,21 @@ impl Inner {
         }
     }
 
+    /// Takes an ended scope out of its parent's `children`: a parent's
+    /// cancellation has nothing left to reach in it, and its memory goes back
+    /// as soon as its last handle does (a dead `Weak` would keep it).
+    fn leave_parent(&self) {
+        let Some(parent) = &self.parent else {
+            return;
+        };
+        let me: *const Inner = self;
+        let mut state = parent.lock();
+        // Scopes mostly end in the order they opened in: search from the end.
+        if let Some(at) = state.children.iter().rposition(|c| c.as_ptr() == me) {
+            state.children.remove(at);
+        }
+    }
+
     /// Reports how the scope ended.
     fn closed(&self, how: observe::Closed<'_>) {
         observe::scope_closed(self.id, self.name.as_deref(), &self.span, how);
@@ -610,10 +624,6 @@ impl Inner {
     /// walk or sees the cancellation here.
     fn adopt(&self, child: &Arc<Inner>) -> bool {
         let mut state = self.lock();
-        if state.children.len() >= state.prune_children_at {
-            state.children.retain(|c| c.strong_count() > 0);
-            state.prune_children_at = (state.children.len() * 2).max(MIN_PRUNE);
-        }
         state.children.push(Arc::downgrade(child));
         state.reason.is_some() || self.aborted.load(Ordering::Relaxed) || self.token.is_cancelled()
     }
@@ -1734,8 +1744,7 @@ impl ScopeBuilder {
 
         let mut body = pin!(Entered::new(scope.clone(), body(scope)));
         let mut body_out = None;
-        let token = inner.token.clone();
-        let mut cancelled = pin!(token.cancelled());
+        let mut cancelled = pin!(inner.token.cancelled());
         let mut cancel_seen = false;
         // The token is watched only to arm the grace timer: every
         // cancellation but a hand-made `signal().cancel()` goes through
@@ -1787,6 +1796,7 @@ impl ScopeBuilder {
         }
         guard.inner = None;
         inner.ended.store(true, Ordering::Release);
+        inner.leave_parent();
         let outcome = match body_out {
             Some(Ok(Some(value))) => match inner.reason() {
                 None => Ok(value),
@@ -1856,7 +1866,6 @@ impl ScopeBuilder {
                 completion_waiters: 0,
                 children: Vec::new(),
                 holds_parent: false,
-                prune_children_at: MIN_PRUNE,
                 failures: Vec::new(),
                 reason: None,
             }),
@@ -1910,6 +1919,7 @@ impl Drop for RunGuard {
         if let Some(inner) = self.inner.take() {
             inner.ended.store(true, Ordering::Release);
             inner.kill();
+            inner.leave_parent();
             inner.closed(observe::Closed::Dropped);
         }
     }
