@@ -29,9 +29,9 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::future::{pending, poll_fn, Future};
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
@@ -428,8 +428,9 @@ impl Inner {
     }
 
     /// Called when a task's future completed, or was dropped before it did
-    /// (`Cancelled`), with how it ended.
-    pub(crate) fn task_ended(&self, id: TaskId, ended: TaskState) {
+    /// (`Cancelled`), with how it ended. The task wakes the run loop with
+    /// the returned [`Ended`] once it has let go of its `Scope`.
+    pub(crate) fn task_ended(&self, id: TaskId, ended: TaskState) -> Ended {
         if ended == TaskState::Cancelled {
             observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || self.meta(id));
         }
@@ -439,32 +440,32 @@ impl Inner {
             TaskState::Cancelled => state.cancelled += 1,
             _ => {}
         }
-        self.count_out(state);
+        Ended(self.count_out(state))
     }
 
     /// Counts one live task (or a killed nested scope's lease, see `kill`)
-    /// out; the last one wakes the run loop and any `wait_for_completion`,
-    /// and gives back this scope's own lease on its parent.
-    fn count_out(&self, mut state: MutexGuard<'_, State>) {
+    /// out; the last one wakes any `wait_for_completion`, gives back this
+    /// scope's own lease on its parent, and returns the run loop's waker.
+    fn count_out(&self, mut state: MutexGuard<'_, State>) -> Option<Waker> {
         state.live -= 1;
         if state.live > 0 {
-            return;
+            return None;
         }
         let release = std::mem::take(&mut state.holds_parent);
         let run_waker = state.run_waker.take();
         let completion_waiters = state.completion_waiters > 0;
         drop(state);
-        if let Some(waker) = run_waker {
-            waker.wake();
-        }
         if completion_waiters {
             self.all_done.notify_waiters();
         }
         if release {
             if let Some(parent) = &self.parent {
-                parent.count_out(parent.lock());
+                if let Some(waker) = parent.count_out(parent.lock()) {
+                    waker.wake();
+                }
             }
         }
+        run_waker
     }
 
     /// The one place a task failure is handled.
@@ -973,6 +974,24 @@ impl Inner {
             self.launch(meta, fut, OnLocalSet)
         };
         TaskHandle::spawned(id, join, own)
+    }
+}
+
+/// What an ended task still owes its scope: waking the run loop if it was
+/// the last task. Done after the task has dropped its `Scope`, so that the
+/// run loop, on the owner's thread, usually drops the scope's last reference
+/// itself: the scope's state (and its tasks' records, holding the last
+/// reference to their Tokio cells) is then freed on the thread that allocated
+/// it. Freed by the worker that ran the last task, it would take the
+/// allocator's arena lock of the other thread (docs/BENCHMARKS.md).
+#[must_use = "wake the run loop once the task's scope is dropped"]
+pub(crate) struct Ended(Option<Waker>);
+
+impl Ended {
+    pub(crate) fn wake(self) {
+        if let Some(waker) = self.0 {
+            waker.wake();
+        }
     }
 }
 
@@ -1744,20 +1763,22 @@ impl ScopeBuilder {
 
         let mut body = pin!(Entered::new(scope.clone(), body(scope)));
         let mut body_out = None;
-        let mut cancelled = pin!(inner.token.cancelled());
-        let mut cancel_seen = false;
         // The token is watched only to arm the grace timer: every
         // cancellation but a hand-made `signal().cancel()` goes through
         // `fail`, which without a grace period aborts the tasks itself. Not
         // watching it spares a token lock per turn of this loop.
-        let watch_token = !inner.grace.is_zero();
+        let mut cancelled = pin!((!inner.grace.is_zero()).then(|| inner.token.cancelled()));
         let mut timer = pin!(timeout.map(sleep));
         let mut grace_timer = pin!(None::<Sleep>);
 
-        loop {
-            tokio::select! {
-                biased;
-                out = &mut body, if body_out.is_none() => {
+        // The run loop: each turn polls, in this order, the body (until it
+        // returns), the token (with a grace period), the grace timer, the
+        // timeout, then (once the body has returned) waits for the last
+        // task. Whatever fires starts a new turn, so that a timer it set is
+        // polled (registered) too.
+        poll_fn(|cx| loop {
+            if body_out.is_none() {
+                if let Poll::Ready(out) = body.as_mut().poll(cx) {
                     let out = match out {
                         Ok(Ok(value)) => Ok(Some(value)),
                         Ok(Err(error)) => {
@@ -1769,31 +1790,43 @@ impl ScopeBuilder {
                             Err(panic)
                         }
                     };
-                    if !watch_token && inner.token.is_cancelled() {
+                    if cancelled.is_none() && inner.token.is_cancelled() {
                         // Cancelled by hand through `signal()`, unwatched till now.
                         inner.fail(Reason::Cancelled);
                     }
                     body_out = Some(out);
                     inner.body_ended.store(true, Ordering::Release);
+                    continue;
                 }
-                () = &mut cancelled, if watch_token && !cancel_seen => {
-                    cancel_seen = true;
+            }
+            if let Some(signal) = cancelled.as_mut().as_pin_mut() {
+                if signal.poll(cx).is_ready() {
+                    cancelled.set(None);
                     inner.fail(Reason::Cancelled); // no-op when the scope failed itself
-                    if !inner.grace.is_zero() {
-                        grace_timer.set(Some(sleep(inner.grace)));
-                    }
+                    grace_timer.set(Some(sleep(inner.grace)));
+                    continue;
                 }
-                () = maybe(grace_timer.as_mut()), if grace_timer.is_some() => {
+            }
+            if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
+                if grace.poll(cx).is_ready() {
                     grace_timer.set(None);
                     inner.abort_all();
+                    continue;
                 }
-                () = maybe(timer.as_mut()), if timer.is_some() => {
+            }
+            if let Some(deadline) = timer.as_mut().as_pin_mut() {
+                if deadline.poll(cx).is_ready() {
                     timer.set(None);
                     inner.fail(Reason::TimedOut);
+                    continue;
                 }
-                () = poll_fn(|cx| inner.poll_closed(cx)), if body_out.is_some() => break,
             }
-        }
+            if body_out.is_none() {
+                return Poll::Pending;
+            }
+            return inner.poll_closed(cx);
+        })
+        .await;
         guard.inner = None;
         inner.ended.store(true, Ordering::Release);
         inner.leave_parent();
@@ -1898,14 +1931,6 @@ impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
     type Value = T;
     fn into_task(self) -> Result<T, TaskError> {
         self.map_err(|error| TaskError::Failed(Arc::from(error.into())))
-    }
-}
-
-/// Polls an optional sleep; pending forever when there is none.
-async fn maybe(sleep: Pin<&mut Option<Sleep>>) {
-    match sleep.as_pin_mut() {
-        Some(sleep) => sleep.await,
-        None => pending().await,
     }
 }
 

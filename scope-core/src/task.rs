@@ -412,7 +412,9 @@ struct Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(scope) = self.scope.take() {
-            scope.inner.task_ended(self.id, TaskState::Cancelled);
+            let ended = scope.inner.task_ended(self.id, TaskState::Cancelled);
+            drop(scope);
+            ended.wake();
         }
     }
 }
@@ -463,7 +465,9 @@ where
                 TaskState::Failed
             }
         };
-        scope.inner.task_ended(owner.id, ended);
+        let ended = scope.inner.task_ended(owner.id, ended);
+        drop(scope);
+        ended.wake();
         Poll::Ready(result.map_err(Box::new))
     }
 }
