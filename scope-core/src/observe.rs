@@ -116,7 +116,7 @@ pub(crate) fn traced<F>(fut: F, span: TaskSpan) -> Traced<F> {
 /// What entering a span returns; leaving happens on drop.
 pub(crate) struct Entered<'a> {
     #[cfg(feature = "tracing")]
-    _entered: Option<tracing::span::Entered<'a>>,
+    _entered: tracing::span::Entered<'a>,
     #[cfg(not(feature = "tracing"))]
     _span: std::marker::PhantomData<&'a ()>,
 }
@@ -150,7 +150,7 @@ impl ScopeSpan {
     pub(crate) fn enter(&self) -> Entered<'_> {
         Entered {
             #[cfg(feature = "tracing")]
-            _entered: Some(self.span.enter()),
+            _entered: self.span.enter(),
             #[cfg(not(feature = "tracing"))]
             _span: std::marker::PhantomData,
         }

@@ -20,8 +20,9 @@
 //! - observability: every lifecycle event goes through `observe`; tasks'
 //!   records (`TaskRecord`) and nested scopes feed [`Scope::snapshot`].
 //!
-//! All mutable state sits behind one mutex per scope (`State`), taken twice per
-//! task (admit + register, and at its end), like `JoinSet`'s own lock; it is
+//! All mutable state sits behind one mutex per scope (`State`), taken three
+//! times per task (admit and register on the spawning thread, and at its
+//! end), like `JoinSet`'s own lock; it is
 //! never held while user code runs. Tasks are aborted while it is held, so
 //! that whoever sees `Inner::aborted` also sees every task aborted (see
 //! docs/RELIABILITY.md, bug E); the lock order is `State` → token, and a
