@@ -13,8 +13,11 @@
 //!   span, and the root scope in the caller's `request` span.
 //! - The nested scope `pricing`, opened by the `price` task, hangs under
 //!   `checkout` (its enclosing scope), and its tasks under it.
-//! - `WARN ... task failed task.id=2 error=recommender timed out fails_scope=false`
-//!   in the failing task's span (policy supervise: the others go on), the
+//! - `WARN ... task failed scope.id=1 scope.name="checkout" task.id=2
+//!   task.kind=normal task.name="recommendations" task.location=... error=recommender
+//!   timed out fails_scope=false` in the failing task's span (policy
+//!   supervise: the others go on; the event names its scope and task itself,
+//!   so `RUST_LOG=warn` without the spans still says where it came from), the
 //!   handler's own warning, then `DEBUG ... error handler called` in
 //!   `checkout`'s span.
 //! - `DEBUG ... task cancelled` for `prefetch images`, cancelled by its handle,
@@ -23,7 +26,7 @@
 //! The engine's events have the target `scope_core::observe`; this program's
 //! have `tracing` (the example's name). Spans are at `INFO`: `RUST_LOG=info`
 //! keeps them and the failure but drops the debug lines, `RUST_LOG=warn` shows
-//! the failure without its span path, and `RUST_LOG=scope_core=debug` only the
+//! the failure without its span path (its own fields still name it), and `RUST_LOG=scope_core=debug` only the
 //! engine's events. The program runs on paused time, so its sleeps take no time.
 
 use std::future::pending;

@@ -608,15 +608,28 @@ mod traced {
         let (flaky, plain, gone, panicky, lost) = take(&ids);
         let outer_span = log.scope_span(outer);
 
-        for (task, error, scope) in [
-            (flaky, "boom", outer),
-            (gone, "boom", plain),
-            (lost, "lost", panicky),
+        for (task, error, scope, kind, name) in [
+            (flaky, "boom", outer, "normal", Some("flaky")),
+            (gone, "boom", plain, "optional", None),
+            (lost, "lost", panicky, "normal", None),
         ] {
             let (failed_at, failed) = log.task_event("task failed", task);
             assert_eq!(failed.level, Level::WARN);
             assert_eq!(failed.fields["error"], error);
             assert_eq!(failed.fields["fails_scope"], "false");
+            // Complete without its span: which scope, which task, where.
+            assert_eq!(failed.fields["scope.id"], scope.to_string());
+            assert_eq!(
+                failed.fields.get("scope.name").map(String::as_str),
+                (scope == outer).then_some("supervisor")
+            );
+            assert_eq!(failed.fields["task.kind"], kind);
+            assert_eq!(failed.fields.get("task.name").map(String::as_str), name);
+            assert!(
+                failed.fields["task.location"].contains("observability.rs"),
+                "{:?}",
+                failed.fields
+            );
             assert_eq!(
                 failed.parent,
                 Some(log.task_span(task)),

@@ -220,9 +220,16 @@ pub(crate) fn task_failed(
     failure: &TaskFailure,
     fails_scope: bool,
 ) {
+    // Complete on its own: the task's span (inside which it is emitted when
+    // a subscriber wanted that span) may be filtered out while WARN is not.
     #[cfg(feature = "tracing")]
     tracing::warn!(
+        scope.id = scope.as_u64(),
+        scope.name = scope_name,
         task.id = failure.task().as_u64(),
+        task.kind = %failure.kind(),
+        task.name = failure.name(),
+        task.location = %failure.location(),
         error = %failure.error(),
         fails_scope,
         "task failed"
