@@ -3002,3 +3002,55 @@ fn regression_task_blocking_past_a_grace_period_is_aborted_at_its_next_await() {
         );
     }
 }
+
+/// A tracing subscriber that panics while a task's failure is reported (user
+/// code the engine calls) loses nothing and hangs nothing: the failure is
+/// recorded and fails the scope, the task is counted out, and the
+/// subscriber's panic reaches the task's handle. Found in review (session 3):
+/// the task used to let go of its scope before reporting, so the unwinding
+/// report left it counted in forever and the scope waited for it.
+#[test]
+fn bad_input_panicking_tracing_subscriber_loses_no_failure_and_hangs_no_scope() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    struct PanicOnWarn;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicOnWarn {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                panic!("the subscriber broke");
+            }
+        }
+    }
+
+    quiet_panics();
+    let subscriber = tracing_subscriber::registry().with(PanicOnWarn);
+    tracing::subscriber::with_default(subscriber, || {
+        paused(async {
+            let ended = tokio::time::timeout(
+                Duration::from_secs(3600),
+                async_scope::with_scope(|scope| async move {
+                    let task = scope.spawn(|_| async { Err::<(), _>("boom") });
+                    let handled = task.await;
+                    assert!(
+                        matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
+                        "{handled:?}"
+                    );
+                    assert_eq!(scope.errors().len(), 1);
+                    assert_eq!(scope.errors()[0].error().to_string(), "boom");
+                    Ok::<_, BoxError>(())
+                }),
+            )
+            .await;
+            let err = ended.expect("the scope ended").unwrap_err();
+            assert!(
+                matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "boom"),
+                "{err}"
+            );
+            assert_eq!(err.failures().len(), 1);
+        })
+    });
+}

@@ -22,11 +22,11 @@
 //!
 //! All mutable state sits behind one mutex per scope (`State`), taken three
 //! times per task (admit and register on the spawning thread, and at its
-//! end), like `JoinSet`'s own lock; it is
-//! never held while user code runs. Tasks are aborted while it is held, so
-//! that whoever sees `Inner::aborted` also sees every task aborted (see
-//! docs/RELIABILITY.md, bug E); the lock order is `State` → token, and a
-//! nested scope's `State` → its parent's.
+//! end), like `JoinSet`'s own lock; it is never held while user code runs.
+//! Tasks are aborted while it is held, so that whoever sees `Inner::aborted`
+//! under it also sees every task aborted (see docs/RELIABILITY.md, bug E);
+//! a task's poll checks the flag without it (bug I). The lock order is
+//! `State` → token, and a nested scope's `State` → its parent's.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -269,7 +269,9 @@ pub(crate) struct Inner {
 }
 
 struct State {
-    /// Tasks spawned and not yet dropped.
+    /// Tasks spawned and not yet counted out: a task is counted out from its
+    /// last poll once its future has returned (the user's future is dropped
+    /// by then), or from its drop if it never completes.
     live: usize,
     /// No more spawns: the scope was cancelled, failed, or ended.
     closed: bool,
@@ -472,12 +474,24 @@ impl Inner {
     /// The one place a task failure is handled.
     pub(crate) fn report(&self, failure: TaskFailure) {
         let action = decide(self.policy, failure.kind());
-        observe::task_failed(
-            self.id,
-            self.name.as_deref(),
-            &failure,
-            action != Action::Report,
-        );
+        // A tracing subscriber is user code: should it panic, the failure is
+        // still recorded and acted on, then its panic goes on.
+        let observed = catch_unwind(AssertUnwindSafe(|| {
+            observe::task_failed(
+                self.id,
+                self.name.as_deref(),
+                &failure,
+                action != Action::Report,
+            );
+        }));
+        self.record(failure, action);
+        if let Err(panic) = observed {
+            resume_unwind(panic);
+        }
+    }
+
+    /// Records a failure and does what `decide` said.
+    fn record(&self, failure: TaskFailure, action: Action) {
         let mut state = self.lock();
         // Recording the failure and naming the reason happen under one lock,
         // so the reason is always the first failure in `failures()`.
@@ -559,8 +573,11 @@ impl Inner {
         let mut state = self.lock();
         self.aborted.store(true, Ordering::Release);
         state.closed = true;
-        // Aborted under the lock: whoever sees `aborted` set also sees every
-        // task aborted (AbortHandle::abort only flags and schedules the task).
+        // Aborted under the lock: whoever sees `aborted` set under the lock
+        // (`register`, `adopt`) also sees every task aborted
+        // (AbortHandle::abort only flags and schedules the task). A task's
+        // poll reads the flag without the lock and may see it a moment
+        // early, which only stops that task a moment early.
         // The records stay, for failures reported by aborted tasks whose last
         // poll was under way, and for snapshots.
         for task in state.tasks.iter().filter_map(|r| r.abort.as_ref()) {

@@ -391,6 +391,9 @@ pin_project! {
     /// records, so that a small user future still fits Tokio's smallest task
     /// cell, as it would in a `JoinSet` (docs/BENCHMARKS.md, memory).
     pub(crate) struct TaskFuture<Fut> {
+        // Declared first so it is dropped first: when the task is dropped
+        // before it completes, the user's future (and every destructor in
+        // it) is gone before `owner` counts the task out of its scope.
         #[pin]
         fut: Fut,
         owner: Owner,
@@ -409,13 +412,21 @@ struct Owner {
     id: TaskId,
 }
 
-impl Drop for Owner {
-    fn drop(&mut self) {
+impl Owner {
+    /// Counts the task out of its scope, once: lets go of the scope, then
+    /// wakes its run loop if this was the last task (see `Ended`).
+    fn count_out(&mut self, how: TaskState) {
         if let Some(scope) = self.scope.take() {
-            let ended = scope.inner.task_ended(self.id, TaskState::Cancelled);
+            let ended = scope.inner.task_ended(self.id, how);
             drop(scope);
             ended.wake();
         }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.count_out(TaskState::Cancelled);
     }
 }
 
@@ -453,21 +464,22 @@ where
             Poll::Ready(Ok(result)) => result,
             Poll::Ready(Err(payload)) => Err(TaskError::from_panic(&*payload)),
         };
-        // Polled after completion (Tokio never does): nothing to count out.
-        let Some(scope) = owner.scope.take() else {
-            return Poll::Ready(result.map_err(Box::new));
-        };
         let ended = match &result {
             Ok(_) => TaskState::Done,
             Err(TaskError::Cancelled) => TaskState::Cancelled,
             Err(error) => {
-                scope.inner.task_failed(owner.id, error.clone());
+                // Reported while `owner` still holds the scope: should the
+                // report unwind (a tracing subscriber is user code), the
+                // task is still counted out, by `Owner::drop`.
+                if let Some(scope) = &owner.scope {
+                    scope.inner.task_failed(owner.id, error.clone());
+                }
                 TaskState::Failed
             }
         };
-        let ended = scope.inner.task_ended(owner.id, ended);
-        drop(scope);
-        ended.wake();
+        // Once only: a poll after completion (Tokio never makes one) finds
+        // the scope gone.
+        owner.count_out(ended);
         Poll::Ready(result.map_err(Box::new))
     }
 }
