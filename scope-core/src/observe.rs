@@ -46,7 +46,10 @@ fn debug() -> bool {
 /// Writes one debug line to stderr (a single `eprintln!`, so lines from
 /// different threads do not interleave).
 fn line(args: fmt::Arguments<'_>) {
-    eprintln!("async-scope: {args}");
+    use std::io::Write as _;
+    // Not `eprintln!`, which panics when stderr is gone (a closed pipe):
+    // a debug line is never worth a panic inside the engine's bookkeeping.
+    let _ = writeln!(std::io::stderr(), "async-scope: {args}");
 }
 
 /// How a scope is named in debug lines: `scope 3 "crawl"`.

@@ -434,16 +434,27 @@ impl Inner {
     /// (`Cancelled`), with how it ended. The task wakes the run loop with
     /// the returned [`Ended`] once it has let go of its `Scope`.
     pub(crate) fn task_ended(&self, id: TaskId, ended: TaskState) -> Ended {
-        if ended == TaskState::Cancelled {
-            observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || self.meta(id));
-        }
+        // A tracing subscriber is user code: should it panic, the task is
+        // still counted out, and the panic goes on from `Ended::wake`.
+        let observed = if ended == TaskState::Cancelled {
+            catch_unwind(AssertUnwindSafe(|| {
+                observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || {
+                    self.meta(id)
+                });
+            }))
+        } else {
+            Ok(())
+        };
         let mut state = self.lock();
         match ended {
             TaskState::Done => state.done += 1,
             TaskState::Cancelled => state.cancelled += 1,
             _ => {}
         }
-        Ended(self.count_out(state))
+        Ended {
+            run_waker: self.count_out(state),
+            panic: observed.err(),
+        }
     }
 
     /// Counts one live task (or a killed nested scope's lease, see `kill`)
@@ -1003,12 +1014,20 @@ impl Inner {
 /// it. Freed by the worker that ran the last task, it would take the
 /// allocator's arena lock of the other thread (docs/BENCHMARKS.md).
 #[must_use = "wake the run loop once the task's scope is dropped"]
-pub(crate) struct Ended(Option<Waker>);
+pub(crate) struct Ended {
+    run_waker: Option<Waker>,
+    /// A panic of the tracing subscriber while the end was reported,
+    /// resumed once the task is counted out and the run loop woken.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
 
 impl Ended {
     pub(crate) fn wake(self) {
-        if let Some(waker) = self.0 {
+        if let Some(waker) = self.run_waker {
             waker.wake();
+        }
+        if let Some(panic) = self.panic {
+            resume_unwind(panic);
         }
     }
 }
