@@ -64,7 +64,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -73,6 +73,8 @@ use async_scope::{
     TaskFailure, TaskHandle, TaskId, TaskKind,
 };
 use proptest::prelude::*;
+
+mod common;
 use tokio::time::Instant;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -1830,24 +1832,6 @@ impl<F: Future> Future for CatchUnwind<F> {
 }
 
 /// Silences the panics this test causes on purpose (their message starts with `model:`).
-fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("model:") {
-                default(info);
-            }
-        }));
-    });
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1858,7 +1842,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs the scenario on the engine; returns the observations.
 fn run_real(flat: Flat, strict: bool) -> Arc<Ctx> {
-    quiet_panics();
+    common::quiet_panics("model:");
     let rt = runtime();
     let ctx = rt.block_on(async move {
         let ctx = Arc::new(Ctx {
@@ -2722,7 +2706,7 @@ impl Drop for PanicOnDrop {
 
 #[test]
 fn bad_input_panicking_task_is_a_failure_with_its_message() {
-    quiet_panics();
+    common::quiet_panics("model:");
     paused(async {
         let err = async_scope::with_scope(|scope| async move {
             let task = scope.spawn(|_| async {
@@ -2748,7 +2732,7 @@ fn bad_input_panicking_task_is_a_failure_with_its_message() {
 /// A destructor that panics while its task completes is that task's failure.
 #[test]
 fn bad_input_panicking_destructor_of_a_completing_task_is_a_failure() {
-    quiet_panics();
+    common::quiet_panics("model:");
     paused(async {
         let err = async_scope::with_scope(|scope| async move {
             let task = scope.spawn(|_| async {
@@ -2773,7 +2757,7 @@ fn bad_input_panicking_destructor_of_a_completing_task_is_a_failure() {
 /// not a failure of the scope: the task was cancelled).
 #[test]
 fn bad_input_panicking_destructor_of_an_aborted_task_reaches_its_handle() {
-    quiet_panics();
+    common::quiet_panics("model:");
     paused(async {
         let err = async_scope::with_scope(|scope| async move {
             let task = scope.spawn(|_| async {
@@ -2800,7 +2784,7 @@ fn bad_input_panicking_destructor_of_an_aborted_task_reaches_its_handle() {
 /// next handler up, and the scope does not fail.
 #[test]
 fn bad_input_panicking_handler_is_removed_and_the_next_one_takes_over() {
-    quiet_panics();
+    common::quiet_panics("model:");
     paused(async {
         let outer_seen = Arc::new(Mutex::new(Vec::new()));
         let inner_calls = Arc::new(AtomicUsize::new(0));
@@ -2839,7 +2823,7 @@ fn bad_input_panicking_handler_is_removed_and_the_next_one_takes_over() {
 /// continues with its own message.
 #[test]
 fn bad_input_panicking_body_joins_tasks_then_panics() {
-    quiet_panics();
+    common::quiet_panics("model:");
     let live = Arc::new(AtomicUsize::new(0));
     let count = live.clone();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -2902,7 +2886,7 @@ fn bad_input_scope_handle_after_its_scope_ended() {
 
 #[test]
 fn bad_input_max_concurrency_zero_panics_at_once() {
-    quiet_panics();
+    common::quiet_panics("model:");
     let payload =
         std::panic::catch_unwind(|| async_scope::Scope::builder().max_concurrency(0)).unwrap_err();
     let text = panic_text(&*payload);

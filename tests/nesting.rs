@@ -164,6 +164,56 @@ async fn parent_cancel_reaches_every_descendant() {
     .await;
 }
 
+/// A nested scope that has ended leaves its parent's list of children; the
+/// ones still running stay in it and are cancelled with the parent. Three
+/// scopes run side by side in the body (not in tasks, which the parent's
+/// cancellation would abort anyway): the middle one ends first.
+#[tokio::test(start_paused = true)]
+async fn parent_cancel_reaches_the_children_still_running_after_a_sibling_ended() {
+    guard(async move {
+        let live = Live::default();
+        let cancelled = [Flag::default(), Flag::default()];
+        let err = with_scope(|root| {
+            let (live, cancelled) = (live.clone(), cancelled.clone());
+            async move {
+                let waits = |flag: &Flag| {
+                    let (live, flag) = (live.clone(), flag.clone());
+                    with_scope(move |scope| async move {
+                        scope.spawn(pending_task(&live, &flag));
+                        Res::Ok(())
+                    })
+                };
+                let (first, middle, last) = tokio::join!(
+                    waits(&cancelled[0]),
+                    with_scope(|_| async { Res::Ok(()) }),
+                    async {
+                        let last = waits(&cancelled[1]);
+                        tokio::pin!(last);
+                        // The middle scope ends while this one starts.
+                        tokio::select! {
+                            biased;
+                            _ = &mut last => unreachable!("pending until cancelled"),
+                            () = settle() => {}
+                        }
+                        root.cancel();
+                        last.await
+                    },
+                );
+                assert!(middle.is_ok());
+                assert!(matches!(first.unwrap_err().reason(), Reason::Cancelled));
+                assert!(matches!(last.unwrap_err().reason(), Reason::Cancelled));
+                Res::Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled));
+        assert_eq!(live.count(), 0);
+        assert!(cancelled.iter().all(Flag::get));
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn child_started_after_parent_cancel_is_cancelled() {
     guard(async move {

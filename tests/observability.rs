@@ -1106,6 +1106,64 @@ async fn ended_nested_scopes_are_left_out() {
     .unwrap_err();
 }
 
+/// The scope keeps its tasks' records (names apart) and drops those of
+/// ended tasks in batches: after many have come and gone, the live ones and a
+/// late failure still carry their own names and kinds.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn task_names_survive_the_pruning_of_ended_tasks_records() {
+    guard(
+        Scope::builder()
+            .policy(Policy::Supervise)
+            .on_error(|_| {})
+            .run(|scope| async move {
+                let mut live = Vec::new();
+                for i in 0..300 {
+                    if i % 100 == 50 {
+                        live.push(scope.spawn_named(format!("live {i}"), never).id());
+                    } else if i % 2 == 0 {
+                        scope.spawn_named(format!("done {i}"), ok);
+                    } else {
+                        scope.spawn(ok);
+                    }
+                    if i % 10 == 9 {
+                        settle().await;
+                    }
+                }
+                settle().await;
+                let late = scope.spawn_named("late", |_| async {
+                    sleep(Duration::from_millis(5)).await;
+                    Err::<(), _>("late failure")
+                });
+                sleep(Duration::from_millis(10)).await;
+                assert!(late.await.is_err());
+
+                let snapshot = scope.snapshot();
+                let running: Vec<(TaskId, Option<&str>)> = snapshot
+                    .tasks()
+                    .iter()
+                    .filter(|t| t.state() == TaskState::Running)
+                    .map(|t| (t.id(), t.name()))
+                    .collect();
+                assert_eq!(
+                    running,
+                    [
+                        (live[0], Some("live 50")),
+                        (live[1], Some("live 150")),
+                        (live[2], Some("live 250")),
+                    ]
+                );
+                let errors = scope.errors();
+                assert_eq!(errors.len(), 1);
+                assert_eq!(errors[0].name(), Some("late"));
+                assert_eq!(errors[0].kind(), TaskKind::Normal);
+                scope.cancel();
+                Ok::<_, BoxError>(())
+            }),
+    )
+    .await
+    .unwrap_err();
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_cancelled_scope_shows_its_state_and_reason() {
     let err = guard(

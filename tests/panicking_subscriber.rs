@@ -8,12 +8,12 @@
 //! each callsite's interest process-wide, so they run one after the other
 //! and apart from tests that emit the same events without a subscriber.
 
-use std::panic;
-use std::sync::Once;
-use std::time::Duration;
-
 use async_scope::{BoxError, Reason, TaskError};
 use tracing_subscriber::layer::SubscriberExt;
+
+mod common;
+
+use common::guard;
 
 /// A tracing layer that panics on the engine's events with this message.
 struct PanicOn(&'static str);
@@ -39,20 +39,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicOn {
 /// Runs `body` on a paused current-thread runtime with a subscriber that
 /// panics on events with `message`.
 fn with_panicking_subscriber(message: &'static str, body: impl std::future::Future<Output = ()>) {
-    static QUIET: Once = Once::new();
-    QUIET.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let text = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .unwrap_or_default();
-            if text != "the subscriber broke" {
-                default(info);
-            }
-        }));
-    });
+    common::quiet_panics("the subscriber broke");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -67,22 +54,19 @@ fn a_panicking_subscriber_loses_no_failure_and_hangs_no_scope() {
     // Panics on the WARN event of a failure: reported from the task's last
     // poll. The failure is still recorded and fails the scope.
     with_panicking_subscriber("task failed", async {
-        let ended = tokio::time::timeout(
-            Duration::from_secs(3600),
-            async_scope::with_scope(|scope| async move {
-                let task = scope.spawn(|_| async { Err::<(), _>("boom") });
-                let handled = task.await;
-                assert!(
-                    matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
-                    "{handled:?}"
-                );
-                assert_eq!(scope.errors().len(), 1);
-                assert_eq!(scope.errors()[0].error().to_string(), "boom");
-                Ok::<_, BoxError>(())
-            }),
-        )
-        .await;
-        let err = ended.expect("the scope ended").unwrap_err();
+        let err = guard(async_scope::with_scope(|scope| async move {
+            let task = scope.spawn(|_| async { Err::<(), _>("boom") });
+            let handled = task.await;
+            assert!(
+                matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
+                "{handled:?}"
+            );
+            assert_eq!(scope.errors().len(), 1);
+            assert_eq!(scope.errors()[0].error().to_string(), "boom");
+            Ok::<_, BoxError>(())
+        }))
+        .await
+        .unwrap_err();
         assert!(
             matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "boom"),
             "{err}"
@@ -93,22 +77,19 @@ fn a_panicking_subscriber_loses_no_failure_and_hangs_no_scope() {
     // Panics on the DEBUG event of a cancelled task: reported from the
     // task's drop, inside Tokio's abort. The task is still counted out.
     with_panicking_subscriber("task cancelled", async {
-        let ended = tokio::time::timeout(
-            Duration::from_secs(3600),
-            async_scope::with_scope(|scope| async move {
-                let task = scope.spawn(|_| std::future::pending::<Result<(), BoxError>>());
-                tokio::task::yield_now().await;
-                scope.cancel();
-                let handled = task.await;
-                assert!(
-                    matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
-                    "{handled:?}"
-                );
-                Ok::<_, BoxError>(())
-            }),
-        )
-        .await;
-        let err = ended.expect("the scope ended").unwrap_err();
+        let err = guard(async_scope::with_scope(|scope| async move {
+            let task = scope.spawn(|_| std::future::pending::<Result<(), BoxError>>());
+            tokio::task::yield_now().await;
+            scope.cancel();
+            let handled = task.await;
+            assert!(
+                matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
+                "{handled:?}"
+            );
+            Ok::<_, BoxError>(())
+        }))
+        .await
+        .unwrap_err();
         assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert!(err.failures().is_empty());
     });

@@ -41,10 +41,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_scope::{BoxError, Policy, Reason, Scope, ScopeError, TaskError, TaskFailure, TaskKind};
+
+mod common;
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
 
@@ -831,24 +833,6 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("soak:") {
-                default(info);
-            }
-        }));
-    });
-}
-
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -859,7 +843,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[test]
 #[ignore = "soak: run with `cargo test --release --test soak -- --ignored soak`"]
 fn soak_ten_million_tasks_through_nested_scopes() {
-    quiet_panics();
+    common::quiet_panics("soak:");
     let target = env_u64("SOAK_TASKS", 10_000_000);
     let seed = env_u64("SOAK_SEED", 0x5eed_2024);
     let allow_known = std::env::var("SOAK_ALLOW_KNOWN_BUGS").is_ok_and(|v| v == "1");

@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_scope::{
@@ -60,24 +60,6 @@ impl Rng {
 
 /// Panics of this test start with this prefix; the panic hook keeps them quiet.
 const PREFIX: &str = "stress t";
-
-fn quiet_stress_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !message.starts_with(PREFIX) {
-                default(info);
-            }
-        }));
-    });
-}
 
 /// The task number a failure's message carries.
 fn task_number(failure: &TaskFailure) -> usize {
@@ -448,7 +430,7 @@ async fn round(seed: u64) -> (usize, usize) {
 async fn thousands_of_tasks_across_nested_scopes_leak_nothing_and_lose_no_failure() {
     // Real time here: the limit only turns a hang into a failure.
     tokio::time::timeout(std::time::Duration::from_secs(60), async move {
-        quiet_stress_panics();
+        common::quiet_panics(PREFIX);
         let mut tasks = 0;
         let mut failures = 0;
         for seed in 0..ROUNDS {

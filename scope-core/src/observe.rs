@@ -43,6 +43,23 @@ fn debug() -> bool {
     *DEBUG
 }
 
+/// A panic caught from a tracing subscriber, which is user code.
+pub(crate) type Panic = Box<dyn std::any::Any + Send>;
+
+/// Runs `report` (an event) with a subscriber's panic caught, so that the
+/// engine's bookkeeping around it is never left half done; the caller
+/// [`resume`]s the panic once that bookkeeping is complete.
+pub(crate) fn shielded(report: impl FnOnce()) -> Option<Panic> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(report)).err()
+}
+
+/// Resumes a panic [`shielded`] caught, if any.
+pub(crate) fn resume(panic: Option<Panic>) {
+    if let Some(panic) = panic {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Writes one debug line to stderr (a single `eprintln!`, so lines from
 /// different threads do not interleave).
 fn line(args: fmt::Arguments<'_>) {

@@ -11,8 +11,8 @@
 //! - nesting: a scope started while another is [`Scope::current`] is its child:
 //!   the parent keeps a weak link to it (`State::children`, until the nested
 //!   scope ends: `leave_parent`) and cancels it when it is cancelled itself
-//!   (`fail_locked`, `kill`; cancellation flows down), and its error handlers fall back to the parent's (failures do not
-//!   flow up). A nested scope killed while its aborted tasks are still being
+//!   (`fail_locked`, `kill`; cancellation flows down), and its error handlers
+//!   fall back to the parent's (failures do not flow up). A nested scope killed while its aborted tasks are still being
 //!   dropped counts as a live task of its parent until they are gone (`kill`).
 //! - the run loop (`ScopeBuilder::run`): polls the body inline, watches the
 //!   token, the timeout and the grace timer, then waits for the last task,
@@ -434,17 +434,17 @@ impl Inner {
     /// (`Cancelled`), with how it ended. The task wakes the run loop with
     /// the returned [`Ended`] once it has let go of its `Scope`.
     pub(crate) fn task_ended(&self, id: TaskId, ended: TaskState) -> Ended {
-        // A tracing subscriber is user code: should it panic, the task is
-        // still counted out, and the panic goes on from `Ended::wake`.
-        let observed = if ended == TaskState::Cancelled {
-            catch_unwind(AssertUnwindSafe(|| {
-                observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || {
-                    self.meta(id)
-                });
-            }))
-        } else {
-            Ok(())
-        };
+        // Should the subscriber panic, the task is still counted out, and
+        // the panic goes on from `Ended::wake`.
+        let panic = (ended == TaskState::Cancelled)
+            .then(|| {
+                observe::shielded(|| {
+                    observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || {
+                        self.meta(id)
+                    });
+                })
+            })
+            .flatten();
         let mut state = self.lock();
         match ended {
             TaskState::Done => state.done += 1,
@@ -453,7 +453,7 @@ impl Inner {
         }
         Ended {
             run_waker: self.count_out(state),
-            panic: observed.err(),
+            panic,
         }
     }
 
@@ -485,20 +485,18 @@ impl Inner {
     /// The one place a task failure is handled.
     pub(crate) fn report(&self, failure: TaskFailure) {
         let action = decide(self.policy, failure.kind());
-        // A tracing subscriber is user code: should it panic, the failure is
-        // still recorded and acted on, then its panic goes on.
-        let observed = catch_unwind(AssertUnwindSafe(|| {
+        // Should the subscriber panic, the failure is still recorded and
+        // acted on, then its panic goes on.
+        let panic = observe::shielded(|| {
             observe::task_failed(
                 self.id,
                 self.name.as_deref(),
                 &failure,
                 action != Action::Report,
             );
-        }));
+        });
         self.record(failure, action);
-        if let Err(panic) = observed {
-            resume_unwind(panic);
-        }
+        observe::resume(panic);
     }
 
     /// Records a failure and does what `decide` said.
@@ -966,10 +964,7 @@ impl Inner {
         let id = meta.id;
         let spawner = OnRuntime(&self.runtime);
         let join = if self.plain() {
-            // The token is read on the first poll: the task carries nothing
-            // but the user's closure until then.
-            let fut = async move { task(current_signal()).await.into_task() };
-            self.launch(meta, fut, spawner)
+            self.launch(meta, plain(task), spawner)
         } else {
             let fut = self.guarded(id, own.clone(), task);
             self.launch(meta, fut, spawner)
@@ -996,8 +991,7 @@ impl Inner {
         };
         let id = meta.id;
         let join = if self.plain() {
-            let fut = async move { task(current_signal()).await.into_task() };
-            self.launch(meta, fut, OnLocalSet)
+            self.launch(meta, plain(task), OnLocalSet)
         } else {
             let fut = self.guarded(id, own.clone(), task);
             self.launch(meta, fut, OnLocalSet)
@@ -1018,7 +1012,7 @@ pub(crate) struct Ended {
     run_waker: Option<Waker>,
     /// A panic of the tracing subscriber while the end was reported,
     /// resumed once the task is counted out and the run loop woken.
-    panic: Option<Box<dyn std::any::Any + Send>>,
+    panic: Option<observe::Panic>,
 }
 
 impl Ended {
@@ -1026,14 +1020,27 @@ impl Ended {
         if let Some(waker) = self.run_waker {
             waker.wake();
         }
-        if let Some(panic) = self.panic {
-            resume_unwind(panic);
-        }
+        observe::resume(self.panic);
     }
 }
 
 /// A task's `JoinHandle`.
 type TaskJoin<T> = JoinHandle<TaskResult<T>>;
+
+/// The future of a task of a scope with no concurrency limit and no grace
+/// period (see [`Inner::plain`]): the user's closure, called on the first
+/// poll with its scope's token, so that the task carries nothing else.
+///
+/// Generic over the future only, like [`Inner::guarded`], so that the
+/// returned future does not capture the error type.
+async fn plain<F, Fut>(task: F) -> Result<<Fut::Output as TaskOutput>::Value, TaskError>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future,
+    Fut::Output: TaskOutput,
+{
+    task(current_signal()).await.into_task()
+}
 
 /// The token of the scope whose task is being polled: a plain task's
 /// signal, read when it first runs rather than carried from its spawn.

@@ -368,8 +368,9 @@ impl<T> Future for OptionalHandle<T> {
 }
 
 /// What a task's scope knows of it, to report it: in a failure, in a
-/// snapshot, in tracing. Kept in the scope's records (see `State::tasks`),
-/// not in the task, whose future stays small.
+/// snapshot, in tracing. Built from the scope's records (`TaskRecord`, and
+/// `State::names`) when needed, never kept in the task, whose future stays
+/// small.
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) kind: TaskKind,

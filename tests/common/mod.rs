@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a result alias, a paused-time
-//! guard against hangs, live-task probes and a flag.
+//! guard against hangs, live-task probes, a flag, and a panic hook that keeps
+//! a test's own panics quiet.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different subset
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -70,4 +71,25 @@ pub async fn settle() {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
+}
+
+/// Keeps panics whose message starts with `prefix` (the test's own, on
+/// purpose) out of the output; every other panic is printed as usual. The
+/// first call in a test binary installs the hook: each binary uses one prefix.
+pub fn quiet_panics(prefix: &'static str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !message.starts_with(prefix) {
+                default(info);
+            }
+        }));
+    });
 }
