@@ -7,8 +7,8 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
+use crate::ids::{TaskId, TaskMeta};
 use crate::policy::TaskKind;
-use crate::task::{TaskId, TaskMeta};
 
 /// A type-erased error, the error type every task and body error converts into.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;

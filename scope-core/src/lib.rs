@@ -42,21 +42,20 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
-mod engine;
 mod error;
+mod handle;
+mod ids;
 mod limit;
 mod observe;
 mod policy;
 mod scope;
 mod snapshot;
-mod task;
-mod task_builder;
 
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
+pub use crate::handle::{OptionalHandle, TaskHandle};
+pub use crate::ids::{ScopeId, TaskId};
 pub use crate::policy::{ParsePolicyError, Policy, TaskKind};
-pub use crate::scope::{with_scope, Scope, ScopeBuilder, ScopeId};
+pub use crate::scope::{with_scope, Scope, ScopeBuilder, TaskBuilder};
 pub use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
-pub use crate::task::{OptionalHandle, TaskHandle, TaskId};
-pub use crate::task_builder::TaskBuilder;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use crate::task::TaskId;
+use crate::ids::TaskId;
 
 /// The slots of one scope.
 pub(crate) struct Slots {

@@ -30,9 +30,8 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use crate::error::{Reason, TaskFailure};
+use crate::ids::{ScopeId, TaskId, TaskMeta};
 use crate::policy::{Policy, TaskKind};
-use crate::scope::ScopeId;
-use crate::task::{TaskId, TaskMeta};
 
 static DEBUG: LazyLock<bool> = LazyLock::new(|| {
     std::env::var_os("ASYNC_SCOPE_DEBUG").is_some_and(|value| !value.is_empty() && value != "0")
@@ -346,34 +345,34 @@ pub(crate) fn task_cancelled(
 /// A scope's `run` returned: `None` when it succeeded, else why it failed.
 /// `dropped` when its future was dropped before it ended.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-pub(crate) fn scope_closed(id: ScopeId, name: Option<&str>, span: &ScopeSpan, outcome: Closed<'_>) {
+pub(crate) fn scope_ended(id: ScopeId, name: Option<&str>, span: &ScopeSpan, outcome: Outcome<'_>) {
     #[cfg(feature = "tracing")]
     match outcome {
-        Closed::Ok => tracing::debug!(parent: &span.span, "scope closed: ok"),
-        Closed::Failed(reason) => {
+        Outcome::Ok => tracing::debug!(parent: &span.span, "scope closed: ok"),
+        Outcome::Failed(reason) => {
             tracing::info!(parent: &span.span, reason = %reason, "scope closed: failed");
         }
-        Closed::Panicked => tracing::info!(parent: &span.span, "scope closed: the body panicked"),
-        Closed::Dropped => {
+        Outcome::Panicked => tracing::info!(parent: &span.span, "scope closed: the body panicked"),
+        Outcome::Dropped => {
             tracing::info!(parent: &span.span, "scope dropped: its tasks were aborted");
         }
     }
     if debug() {
         let label = ScopeLabel(id, name);
         match outcome {
-            Closed::Ok => line(format_args!("{label} closed: ok")),
-            Closed::Failed(reason) => line(format_args!("{label} closed: failed: {reason}")),
-            Closed::Panicked => line(format_args!("{label} closed: the body panicked")),
-            Closed::Dropped => line(format_args!(
+            Outcome::Ok => line(format_args!("{label} closed: ok")),
+            Outcome::Failed(reason) => line(format_args!("{label} closed: failed: {reason}")),
+            Outcome::Panicked => line(format_args!("{label} closed: the body panicked")),
+            Outcome::Dropped => line(format_args!(
                 "{label} dropped before it ended: its tasks were aborted"
             )),
         }
     }
 }
 
-/// How a scope ended, for [`scope_closed`].
+/// How a scope ended, for [`scope_ended`].
 #[derive(Clone, Copy)]
-pub(crate) enum Closed<'a> {
+pub(crate) enum Outcome<'a> {
     Ok,
     Failed(&'a Reason),
     Panicked,

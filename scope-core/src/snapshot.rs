@@ -30,9 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Reason, TaskError};
+use crate::ids::{ScopeId, TaskId};
 use crate::policy::{Policy, TaskKind};
-use crate::scope::ScopeId;
-use crate::task::TaskId;
 
 /// A scope's state at the time of a [`ScopeSnapshot`].
 ///
@@ -62,12 +61,10 @@ pub enum TaskState {
     Waiting,
     /// Started and not ended.
     Running,
-    /// Returned `Ok`.
-    Done,
-    /// Returned `Err` or panicked.
+    /// Returned `Err` or panicked. Tasks that returned `Ok` or were cancelled
+    /// are not listed, only counted ([`ScopeSnapshot::done`],
+    /// [`ScopeSnapshot::cancelled`]).
     Failed,
-    /// Cancelled, or aborted, before it completed.
-    Cancelled,
 }
 
 /// One task in a [`ScopeSnapshot`].
@@ -136,9 +133,42 @@ pub struct ScopeSnapshot {
     pub(crate) done: usize,
     pub(crate) cancelled: usize,
     pub(crate) scopes: Vec<ScopeSnapshot>,
+    pub(crate) elided: usize,
 }
 
 impl ScopeSnapshot {
+    /// How many levels of nested scopes a snapshot holds, this scope's
+    /// included: scopes nested deeper are counted at the last level
+    /// ([`elided`](Self::elided)), not listed, so that a snapshot of a chain
+    /// of any depth is taken, kept and drawn with a bounded stack and size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(async_scope::ScopeSnapshot::MAX_DEPTH, 64);
+    /// ```
+    pub const MAX_DEPTH: usize = 64;
+
+    /// How many open scopes nested below this one the snapshot leaves out:
+    /// zero, except at its [`MAX_DEPTH`](Self::MAX_DEPTH)th level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     assert_eq!(scope.snapshot().elided(), 0);
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn elided(&self) -> usize {
+        self.elided
+    }
+
     /// The scope's id.
     ///
     /// # Examples
@@ -282,7 +312,7 @@ impl ScopeSnapshot {
         }
         writeln!(f)?;
 
-        let last = self.tasks.len() + self.scopes.len();
+        let last = self.tasks.len() + self.scopes.len() + usize::from(self.elided > 0);
         let mut i = 0;
         for task in &self.tasks {
             i += 1;
@@ -297,6 +327,15 @@ impl ScopeSnapshot {
             let (branch, more) = branch(i == last);
             write!(f, "{indent}{branch}")?;
             scope.draw(f, &format!("{indent}{more}"))?;
+        }
+        if self.elided > 0 {
+            let levels = ScopeSnapshot::MAX_DEPTH;
+            writeln!(
+                f,
+                "{indent}└─ … {} nested scope{} below not shown (a snapshot holds {levels} levels)",
+                self.elided,
+                if self.elided == 1 { "" } else { "s" },
+            )?;
         }
         Ok(())
     }
@@ -404,9 +443,7 @@ impl TaskSnapshot {
         let mark = match self.state {
             TaskState::Waiting => "⧗",
             TaskState::Running => "▶",
-            TaskState::Done => "✓",
             TaskState::Failed => "✗",
-            TaskState::Cancelled => "⊘",
         };
         write!(f, "{mark} ")?;
         if self.kind != TaskKind::Normal {
@@ -425,8 +462,6 @@ impl TaskSnapshot {
                 write!(f, " panicked: {message}")?;
             }
             (TaskState::Failed, _, Some(error)) => write!(f, " failed: {error}")?,
-            (TaskState::Done, ..) => f.write_str(" done")?,
-            (TaskState::Cancelled, ..) => f.write_str(" cancelled")?,
             _ => {}
         }
         write!(f, ", spawned at {}", self.location)

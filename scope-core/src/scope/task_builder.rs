@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::spawn::TaskOptions;
+use super::Scope;
 use crate::error::BoxError;
+use crate::handle::{OptionalHandle, TaskHandle};
 use crate::policy::TaskKind;
-use crate::scope::{Scope, TaskOptions};
-use crate::task::{OptionalHandle, TaskHandle};
 
 /// Options for one task (a name), then one of the `spawn` methods, which
 /// follow [`Scope`]'s own: same bounds, same rules.
@@ -40,7 +41,7 @@ pub struct TaskBuilder<'a> {
 }
 
 impl<'a> TaskBuilder<'a> {
-    pub(crate) fn new(scope: &'a Scope) -> Self {
+    pub(super) fn new(scope: &'a Scope) -> Self {
         TaskBuilder { scope, name: None }
     }
 

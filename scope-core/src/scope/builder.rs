@@ -1,0 +1,307 @@
+//! [`ScopeBuilder`]: a scope's options, and opening the scope (its state,
+//! its place under the current scope) before its run loop (`run.rs`) starts.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::Handler;
+use super::inner::{Inner, State};
+use super::{run, Scope};
+use crate::error::{BoxError, Reason, ScopeError, TaskFailure};
+use crate::ids::ScopeId;
+use crate::limit::Slots;
+use crate::observe;
+use crate::policy::Policy;
+
+/// Options for a scope, then [`run`](ScopeBuilder::run).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use async_scope::{Policy, Reason, Scope};
+///
+/// let err = Scope::builder()
+///     .name("crawl")
+///     .policy(Policy::Supervise)
+///     .timeout(Duration::from_secs(5))
+///     .grace(Duration::from_millis(100))
+///     .max_concurrency(8)
+///     .on_error(|failure| eprintln!("ignored: {failure}"))
+///     .run(|scope| async move {
+///         scope.spawn(|_| std::future::pending::<Result<(), std::io::Error>>());
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err.reason(), Reason::TimedOut));
+/// # }
+/// ```
+#[derive(Default)]
+pub struct ScopeBuilder {
+    policy: Policy,
+    name: Option<Arc<str>>,
+    timeout: Option<Duration>,
+    grace: Duration,
+    max_concurrency: Option<usize>,
+    handler: Option<Handler>,
+}
+
+impl ScopeBuilder {
+    /// Sets the failure policy (default [`Policy::Cancel`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Names the scope; the name appears in its errors and `Debug`.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeError::scope_name`].
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Cancels the scope and fails it with [`Reason::TimedOut`] when `after`
+    /// elapses before the scope ends.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    #[must_use]
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
+    }
+
+    /// Sets how long cancelled tasks may go on after their token is cancelled
+    /// before they are aborted (default zero: aborted at their next `.await`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use async_scope::Scope;
+    ///
+    /// let _ = Scope::builder()
+    ///     .grace(Duration::from_secs(1))
+    ///     .run(|scope| async move {
+    ///         let flush = scope.spawn(|signal| async move {
+    ///             signal.cancelled().await;
+    ///             tokio::time::sleep(Duration::from_millis(10)).await; // flush buffers
+    ///             Ok::<_, std::io::Error>("flushed")
+    ///         });
+    ///         scope.cancel();
+    ///         assert_eq!(flush.await.unwrap(), "flushed");
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn grace(mut self, period: Duration) -> Self {
+        self.grace = period;
+        self
+    }
+
+    /// Lets at most `limit` tasks of the scope run at once; further tasks wait
+    /// their turn in spawn order (`spawn` itself never blocks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    ///
+    /// let running = Arc::new(AtomicUsize::new(0));
+    /// async_scope::Scope::builder()
+    ///     .max_concurrency(2)
+    ///     .run(|scope| async move {
+    ///         for _ in 0..10 {
+    ///             let running = running.clone();
+    ///             scope.spawn(move |_| async move {
+    ///                 assert!(running.fetch_add(1, SeqCst) < 2);
+    ///                 tokio::task::yield_now().await;
+    ///                 running.fetch_sub(1, SeqCst);
+    ///                 Ok::<_, std::io::Error>(())
+    ///             });
+    ///         }
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics at once if `limit` is zero.
+    #[must_use]
+    #[track_caller]
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        assert!(
+            limit >= 1,
+            "max_concurrency limit must be at least 1, got 0"
+        );
+        self.max_concurrency = Some(limit);
+        self
+    }
+
+    /// Installs an error handler: it is called once for each failure that does
+    /// not fail the scope (supervised and optional ones) in this scope or in a
+    /// nested scope without a handler of its own.
+    ///
+    /// A handler that panics is removed; that failure and later ones go to the
+    /// next handler up. Failures that fail a scope reach the caller through
+    /// [`ScopeError`], not a handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .on_error(move |failure| log.lock().unwrap().push(failure.error().to_string()))
+    ///     .run(|scope| async move {
+    ///         scope.spawn(|_| async { Err::<(), _>("flaky") });
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), ["flaky"]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_error<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(&TaskFailure) + Send + Sync + 'static,
+    {
+        self.handler = Some(Handler::new(handler));
+        self
+    }
+
+    /// Runs `body` in a new scope with these options, and waits for every task.
+    ///
+    /// The body is polled inline by the caller (it may borrow from it); tasks
+    /// run on the Tokio runtime. Started inside another scope's body or task,
+    /// the new scope is that scope's child.
+    ///
+    /// Returns the body's `Ok` value once every task has ended, or the
+    /// [`ScopeError`] of the first event that failed the scope: a failing task
+    /// (per the policy and its kind), the body's `Err`, cancellation, or the timeout.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Reason`] for the causes.
+    ///
+    /// # Panics
+    ///
+    /// Panics if polled outside a Tokio runtime. If the body panics, the scope
+    /// is cancelled and its tasks joined, then the panic continues.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future aborts every task at once: none is polled again.
+    pub async fn run<F, Fut, T, E>(self, body: F) -> Result<T, ScopeError>
+    where
+        F: FnOnce(Scope) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        let timeout = self.timeout;
+        run::run(self.open(), timeout, body).await
+    }
+
+    /// Opens the scope: its state, and its place under the current scope.
+    fn open(self) -> Scope {
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime,
+            Err(_) => panic!(
+                "async-scope needs a Tokio runtime: run scopes inside `#[tokio::main]`, \
+                 `#[tokio::test]` or `Runtime::block_on`"
+            ),
+        };
+        let parent = Scope::current().map(|scope| scope.inner);
+        let id = ScopeId::next();
+        let span = observe::scope_opened(
+            id,
+            self.name.as_deref(),
+            self.policy,
+            parent.as_ref().map(|p| (p.id, &p.span)),
+        );
+        let inner = Arc::new(Inner {
+            id,
+            name: self.name,
+            policy: self.policy,
+            grace: self.grace,
+            // Not a child of the parent's token: cancellation reaches nested
+            // scopes through the parent's `children` (see `nest.rs`), which
+            // spares every nested scope a node in its parent's token tree.
+            token: CancellationToken::new(),
+            cancelled_at: OnceLock::new(),
+            aborted: AtomicBool::new(false),
+            parent,
+            handler: self.handler,
+            slots: self.max_concurrency.map(Slots::new),
+            runtime,
+            state: Mutex::new(State::new()),
+            all_done: Notify::new(),
+            opened_in: tokio::task::try_id(),
+            body_ended: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            opened: Instant::now(),
+            span,
+        });
+        if let Some(parent) = &inner.parent {
+            // Opened under an ancestor that was already cancelled.
+            if parent.adopt(&inner) {
+                inner.fail(Reason::Cancelled);
+            }
+        }
+        Scope { inner }
+    }
+}
+
+impl fmt::Debug for ScopeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeBuilder")
+            .field("policy", &self.policy)
+            .field("name", &self.name)
+            .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("on_error", &self.handler.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,154 @@
+//! Cancellation: failing a scope (the first reason wins), cancelling its
+//! signal and the scopes nested in it, aborting its tasks, and the grace
+//! period between the two, on one clock.
+//!
+//! - `fail`: the scope stops admitting spawns, names its reason if it is the
+//!   first, records when it was cancelled (`cancelled_at`) and cancels its
+//!   signal, which every task's own token is a child of. Without a grace
+//!   period its tasks are aborted at once; with one, the run loop aborts them
+//!   at `cancelled_at + grace`, and each task checks the same instant on every
+//!   poll (`grace_deadline`). Nested scopes are failed with `Cancelled` at
+//!   once, not when their run loops are next polled.
+//! - `abort_tasks`: Tokio's abort for every task, under the lock.
+//! - `abort_tree`: the scope's future was dropped: every task of the scope and
+//!   of every scope nested in it is aborted at once.
+//!
+//! Both walks down the tree are loops over a work list, never recursions, and
+//! each visits a scope once: a chain of 100,000 nested scopes is cancelled or
+//! dropped in linear time on any stack (SPEC.md "depth").
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard, Weak};
+
+use tokio::time::Instant;
+
+use super::inner::{Inner, State};
+use crate::error::Reason;
+use crate::observe;
+
+impl Inner {
+    /// Fails the scope (the first reason wins) and cancels it, and every
+    /// scope nested in it.
+    pub(super) fn fail(&self, reason: Reason) {
+        self.fail_locked(self.lock(), reason);
+    }
+
+    /// [`fail`](Self::fail), with the state already locked.
+    pub(super) fn fail_locked(&self, state: MutexGuard<'_, State>, reason: Reason) {
+        let mut nested = Vec::new();
+        self.fail_one(state, reason, &mut nested);
+        while let Some(scope) = nested.pop() {
+            let state = scope.lock();
+            scope.fail_one(state, Reason::Cancelled, &mut nested);
+        }
+    }
+
+    /// Fails this one scope; pushes its nested scopes onto `nested` if this
+    /// is its first failure. A scope that had failed already cancelled its
+    /// nested scopes then, and those opened since started cancelled
+    /// (`adopt`), so the walk stops there.
+    fn fail_one(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        reason: Reason,
+        nested: &mut Vec<Arc<Inner>>,
+    ) {
+        state.accepting = false;
+        if state.reason.is_some() {
+            return;
+        }
+        // A scope whose signal was cancelled by hand was cancelled first.
+        let reason = if self.token.is_cancelled() {
+            Reason::Cancelled
+        } else {
+            reason
+        };
+        state.reason = Some(reason.clone());
+        nested.extend(state.children.iter().filter_map(Weak::upgrade));
+        drop(state);
+        // Reported after the unlock: a subscriber is user code.
+        observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, &reason);
+        self.cancelled_at.get_or_init(Instant::now);
+        self.token.cancel();
+        if self.grace.is_zero() {
+            self.abort_tasks();
+        }
+    }
+
+    /// When the grace period after the scope's cancellation ends, if it was
+    /// cancelled: the run loop aborts every task then, and a task polled
+    /// after it stops before its future is polled (a task that blocked its
+    /// thread past the deadline, when no timer could fire: bug F in
+    /// docs/RELIABILITY.md).
+    pub(super) fn grace_deadline(&self) -> Option<Instant> {
+        self.cancelled_at.get().map(|at| *at + self.grace)
+    }
+
+    /// Aborts every task at its next `.await`; later registrations are aborted at once.
+    ///
+    /// A task spawned but not registered yet (its spawner is between
+    /// `launch`'s spawn and `register`) may already run on another worker:
+    /// it sees `aborted` on its next poll and stops there (docs/RELIABILITY.md, bug I).
+    pub(super) fn abort_tasks(&self) {
+        let mut state = self.lock();
+        self.aborted.store(true, Ordering::Release);
+        state.accepting = false;
+        // Aborted under the lock: whoever sees `aborted` set under the lock
+        // (`register`, `adopt`) also sees every task aborted
+        // (AbortHandle::abort only flags and schedules the task). A task's
+        // poll reads the flag without the lock and may see it a moment
+        // early, which only stops that task a moment early.
+        // The records stay, for failures reported by aborted tasks whose last
+        // poll was under way, and for snapshots.
+        for task in state.tasks.iter().filter_map(|r| r.abort.as_ref()) {
+            task.abort();
+        }
+    }
+
+    /// Ends the scope at once, when its future is dropped: aborts its tasks
+    /// and, at once too, those of every scope nested in it (a nested scope
+    /// inside an aborted task would otherwise run until Tokio gets round to
+    /// dropping that task).
+    ///
+    /// Aborted tasks are dropped later, by Tokio; until then each scope of the
+    /// tree holds a lease on its parent (`hold_parent`), taken from the
+    /// leaves up, so that an enclosing scope whose task held this one does
+    /// not end before them (bug B in docs/RELIABILITY.md).
+    pub(super) fn abort_tree(&self) {
+        let Some(children) = self.abort_one() else {
+            return;
+        };
+        // Every nested scope, each after its parent.
+        let mut walked = Vec::new();
+        let mut stack = children;
+        while let Some(scope) = stack.pop() {
+            if let Some(children) = scope.abort_one() {
+                stack.extend(children);
+                walked.push(scope);
+            }
+        }
+        for scope in walked.iter().rev() {
+            scope.hold_parent();
+        }
+        self.hold_parent();
+    }
+
+    /// Aborts this one scope's tasks; its nested scopes, or `None` if its
+    /// tree was aborted before.
+    fn abort_one(&self) -> Option<Vec<Arc<Inner>>> {
+        let mut state = self.lock();
+        if std::mem::replace(&mut state.tree_aborted, true) {
+            return None;
+        }
+        // Taken under the lock `adopt` checks `tree_aborted` under: a scope
+        // opened from now on starts cancelled instead of joining the list.
+        let children = std::mem::take(&mut state.children);
+        drop(state);
+        // Signal first, as `fail` does: a task that another worker drops as
+        // soon as it is aborted must find its token cancelled.
+        self.cancelled_at.get_or_init(Instant::now);
+        self.token.cancel();
+        self.abort_tasks();
+        Some(children.iter().filter_map(Weak::upgrade).collect())
+    }
+}

@@ -1,0 +1,434 @@
+//! The state every handle of one scope shares (`Inner`), its lock (`State`),
+//! and the task count: admitting a task, keeping its record, counting it out.
+//!
+//! The other files of `scope/` each add the methods of one rule to `Inner`;
+//! this one holds the data and the invariants they rely on:
+//!
+//! - All mutable state sits behind one mutex per scope (`State`), taken three
+//!   times per task (admit and register on the spawning thread, and at its
+//!   end), like `JoinSet`'s own lock. It is never held while user code runs
+//!   (error handlers and tracing subscribers are called after the unlock).
+//! - Lock order: `State` → a token's lock, and a nested scope's `State` → its
+//!   parent's.
+//! - `live` counts tasks whose future still exists, plus the leases nested
+//!   scopes hold on it (`nest.rs`); the scope's `run` ends when it is zero.
+//! - `accepting` goes false once, when the scope is cancelled, fails or ends;
+//!   a refused spawn never calls its closure.
+//! - Chains of nested scopes can be deep (SPEC.md "depth"): nothing here
+//!   recurses along `parent` (see `count_out` and `Drop for Inner`).
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::Handler;
+use crate::error::{Reason, ScopeError, TaskFailure};
+use crate::ids::{ScopeId, TaskId, TaskMeta};
+use crate::limit::Slots;
+use crate::observe::{self, ScopeSpan};
+use crate::policy::{Policy, TaskKind};
+
+/// The state every handle of one scope shares.
+pub(crate) struct Inner {
+    pub(super) id: ScopeId,
+    pub(super) name: Option<Arc<str>>,
+    pub(super) policy: Policy,
+    pub(super) grace: Duration,
+    /// The scope's signal: cancelled when the scope is cancelled. Each task's
+    /// token is a child of it. Not a child of the parent's: an ancestor's
+    /// cancellation arrives through `State::children` (`cancel.rs`).
+    pub(super) token: CancellationToken,
+    /// When the scope was cancelled: its grace period runs from here, on one
+    /// clock for the run loop's abort and for each task's own check.
+    pub(super) cancelled_at: OnceLock<Instant>,
+    /// Every task has been aborted (`abort_tasks`): a task registered later is
+    /// aborted at once, and a task polled later stops before its future is
+    /// polled. Written under the `State` lock.
+    pub(super) aborted: AtomicBool,
+    /// The enclosing scope, for error handlers and the parent lease. Parents
+    /// never point to children (only weakly, in `State::children`).
+    pub(super) parent: Option<Arc<Inner>>,
+    pub(super) handler: Option<Handler>,
+    pub(super) slots: Option<Arc<Slots>>,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) state: Mutex<State>,
+    /// Notified when `State::live` drops to zero, if `wait_for_completion`
+    /// waits (the run loop is woken through `State::run_waker`).
+    pub(super) all_done: Notify,
+    /// The Tokio task the scope was opened in: a snapshot draws the scope
+    /// under its parent's task that runs it.
+    pub(super) opened_in: Option<tokio::task::Id>,
+    /// Set when the body has returned: the scope waits for its last tasks.
+    pub(super) body_ended: AtomicBool,
+    /// Set when the scope's `run` has returned or its future was dropped:
+    /// snapshots leave it out from then on.
+    pub(super) ended: AtomicBool,
+    /// When the scope was opened (Tokio's clock), for snapshots.
+    pub(super) opened: Instant,
+    /// The scope's tracing span; see `observe`.
+    pub(crate) span: ScopeSpan,
+}
+
+pub(super) struct State {
+    /// Tasks spawned and not yet counted out, plus nested scopes' leases: a
+    /// task is counted out from its last poll once its future has returned
+    /// (the user's future is dropped by then), or from its drop if it never
+    /// completes.
+    pub(super) live: usize,
+    /// The scope admits spawns: false once it was cancelled, failed or ended.
+    pub(super) accepting: bool,
+    /// Records of the tasks, in id order (ids are taken under this lock),
+    /// finished ones pruned lazily (see `admit`).
+    pub(super) tasks: Vec<TaskRecord>,
+    /// Names of the named tasks in `tasks`, in id order.
+    pub(super) names: Vec<(TaskId, Arc<str>)>,
+    /// Tasks that returned `Ok`.
+    pub(super) done: usize,
+    /// Tasks that ended cancelled or aborted.
+    pub(super) cancelled: usize,
+    /// `tasks` is pruned when it reaches this length.
+    pub(super) prune_at: usize,
+    /// The run loop's waker, once its body has ended and it waits for the last task.
+    pub(super) run_waker: Option<Waker>,
+    /// How many `wait_for_completion` calls wait on `all_done`.
+    pub(super) completion_waiters: usize,
+    /// Nested scopes that have not ended: each leaves when its `run`
+    /// returns or its future is dropped (`nest.rs`).
+    pub(super) children: Vec<Weak<Inner>>,
+    /// This scope's tree was aborted (`abort_tree`): a nested scope opened
+    /// later is aborted at once, and a second walk stops here.
+    pub(super) tree_aborted: bool,
+    /// This scope's future was dropped before its last task was gone, and it
+    /// holds a live count on its parent until then (`nest.rs`).
+    pub(super) holds_parent: bool,
+    /// Every failure, in order.
+    pub(super) failures: Vec<TaskFailure>,
+    /// The first event that failed the scope.
+    pub(super) reason: Option<Reason>,
+}
+
+const MIN_PRUNE: usize = 64;
+
+impl State {
+    pub(super) fn new() -> State {
+        State {
+            live: 0,
+            accepting: true,
+            tasks: Vec::new(),
+            names: Vec::new(),
+            done: 0,
+            cancelled: 0,
+            prune_at: MIN_PRUNE,
+            run_waker: None,
+            completion_waiters: 0,
+            children: Vec::new(),
+            tree_aborted: false,
+            holds_parent: false,
+            failures: Vec::new(),
+            reason: None,
+        }
+    }
+
+    /// Drops the records of finished tasks, so that `tasks` stays within
+    /// twice the number of live tasks.
+    fn prune(&mut self) {
+        // A record without its abort handle yet is of a task being spawned.
+        self.tasks
+            .retain(|r| r.abort.as_ref().map_or(true, |t| !t.is_finished()));
+        let tasks = &self.tasks;
+        self.names
+            .retain(|(id, _)| tasks.binary_search_by_key(id, |r| r.id).is_ok());
+        self.prune_at = (self.tasks.len() * 2).max(MIN_PRUNE);
+    }
+
+    /// Where task `id`'s record is (`tasks` is in id order).
+    fn find(&self, id: TaskId) -> Result<usize, usize> {
+        self.tasks.binary_search_by_key(&id, |r| r.id)
+    }
+
+    pub(super) fn name(&self, id: TaskId) -> Option<Arc<str>> {
+        let at = self.names.binary_search_by_key(&id, |(id, _)| *id).ok()?;
+        Some(self.names[at].1.clone())
+    }
+
+    pub(super) fn meta(&self, id: TaskId) -> Option<TaskMeta> {
+        let record = &self.tasks[self.find(id).ok()?];
+        Some(TaskMeta {
+            id,
+            kind: record.kind,
+            location: record.location,
+            name: self.name(id),
+        })
+    }
+}
+
+/// What the scope keeps of each task (40 bytes), for its failures, its
+/// snapshot and aborting it. Named tasks' names are kept apart
+/// (`State::names`): most tasks have none.
+pub(super) struct TaskRecord {
+    pub(super) id: TaskId,
+    /// Set just after the spawn (`register`).
+    pub(super) abort: Option<AbortHandle>,
+    pub(super) location: &'static std::panic::Location<'static>,
+    /// Nanoseconds from the scope's opening to the spawn.
+    pub(super) spawned: u64,
+    pub(super) kind: TaskKind,
+}
+
+/// How a task ended, as its scope counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum End {
+    /// Returned `Ok`.
+    Done,
+    /// Returned `Err` or panicked (already reported).
+    Failed,
+    /// Cancelled, aborted, or dropped before it completed.
+    Cancelled,
+}
+
+/// What a task owes its scope once it is counted out: waking the run loop if
+/// it was the last task. Done after the task has dropped its `Scope`, so that
+/// the run loop, on the owner's thread, usually drops the scope's last
+/// reference itself: the scope's state (and its tasks' records, holding the
+/// last reference to their Tokio cells) is then freed on the thread that
+/// allocated it (docs/BENCHMARKS.md).
+#[must_use = "wake the run loop once the task's scope is dropped"]
+pub(super) struct CountedOut {
+    run_waker: Option<Waker>,
+    /// A panic of the tracing subscriber while the end was reported,
+    /// resumed once the task is counted out and the run loop woken.
+    panic: Option<observe::Panic>,
+}
+
+impl CountedOut {
+    pub(super) fn wake(self) {
+        if let Some(waker) = self.run_waker {
+            waker.wake();
+        }
+        observe::resume(self.panic);
+    }
+}
+
+impl Inner {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under the lock, so poison can only come from a
+        // panic in our own bookkeeping; the state is still consistent then.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a new task in and records it, or `None` if the scope refuses
+    /// spawns. The record's abort handle comes with `register`.
+    pub(super) fn admit(
+        &self,
+        kind: TaskKind,
+        name: Option<&Arc<str>>,
+        location: &'static std::panic::Location<'static>,
+    ) -> Option<TaskId> {
+        let spawned = self.since_opened(Instant::now());
+        let mut state = self.lock();
+        if !state.accepting {
+            return None;
+        }
+        state.live += 1;
+        if state.tasks.len() >= state.prune_at {
+            state.prune();
+        }
+        // Taken under the lock, so that `tasks` stays in id order.
+        let id = TaskId::next();
+        state.tasks.push(TaskRecord {
+            id,
+            abort: None,
+            location,
+            spawned,
+            kind,
+        });
+        if let Some(name) = name {
+            state.names.push((id, name.clone()));
+        }
+        Some(id)
+    }
+
+    /// Keeps a spawned task's abort handle in its record; a task registered
+    /// after `abort_tasks` is aborted at once.
+    pub(super) fn register(&self, id: TaskId, task: AbortHandle) {
+        let mut state = self.lock();
+        if self.aborted.load(Ordering::Relaxed) {
+            task.abort();
+        }
+        // The record was pushed moments ago, by `admit`: found from the end.
+        if let Some(record) = state.tasks.iter_mut().rev().find(|r| r.id == id) {
+            record.abort = Some(task);
+        }
+    }
+
+    /// Drops the record of a task that could not be spawned (its future was
+    /// dropped, which counted it out).
+    pub(super) fn forget(&self, id: TaskId) {
+        let mut state = self.lock();
+        if let Ok(at) = state.find(id) {
+            state.tasks.remove(at);
+        }
+    }
+
+    /// How long after the scope opened `at` is, in nanoseconds (a record's
+    /// spawn time, in 8 bytes rather than an `Instant`'s 16).
+    pub(super) fn since_opened(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.opened).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The task's kind, name and location, from its record.
+    pub(super) fn meta(&self, id: TaskId) -> Option<TaskMeta> {
+        self.lock().meta(id)
+    }
+
+    /// Whether the scope's tasks must stop now: checked by each task before
+    /// its future is polled (see `abort_tasks`).
+    pub(super) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Called when a task's future completed, or was dropped before it did
+    /// (`Cancelled`), with how it ended. The task wakes the run loop with
+    /// the returned [`CountedOut`] once it has let go of its `Scope`.
+    pub(super) fn task_ended(&self, id: TaskId, end: End) -> CountedOut {
+        // Should the subscriber panic, the task is still counted out, and
+        // the panic goes on from `CountedOut::wake`.
+        let panic = (end == End::Cancelled)
+            .then(|| {
+                observe::shielded(|| {
+                    observe::task_cancelled(self.id, self.name.as_deref(), &self.span, || {
+                        self.meta(id)
+                    });
+                })
+            })
+            .flatten();
+        let mut state = self.lock();
+        match end {
+            End::Done => state.done += 1,
+            End::Cancelled => state.cancelled += 1,
+            End::Failed => {}
+        }
+        CountedOut {
+            run_waker: self.count_out(state),
+            panic,
+        }
+    }
+
+    /// Counts one live task (or a nested scope's lease) out. The last one
+    /// wakes any `wait_for_completion` and gives back this scope's own lease
+    /// on its parent, which may be that parent's last: a loop up the chain,
+    /// not a recursion. Returns this scope's run loop's waker.
+    pub(super) fn count_out(&self, state: MutexGuard<'_, State>) -> Option<Waker> {
+        let (run_waker, mut lease) = self.count_out_one(state);
+        while let Some(scope) = lease {
+            let (waker, next) = scope.count_out_one(scope.lock());
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            lease = next;
+        }
+        run_waker
+    }
+
+    /// One step of [`count_out`](Self::count_out): the run loop's waker if
+    /// this was the last count, and the parent whose lease was given back.
+    fn count_out_one(&self, mut state: MutexGuard<'_, State>) -> (Option<Waker>, Option<&Inner>) {
+        state.live -= 1;
+        if state.live > 0 {
+            return (None, None);
+        }
+        let release = std::mem::take(&mut state.holds_parent);
+        let run_waker = state.run_waker.take();
+        let completion_waiters = state.completion_waiters > 0;
+        drop(state);
+        if completion_waiters {
+            self.all_done.notify_waiters();
+        }
+        let parent = if release {
+            self.parent.as_deref()
+        } else {
+            None
+        };
+        (run_waker, parent)
+    }
+
+    /// The run loop's last wait: stops admitting once no task is left, or
+    /// keeps the run loop's waker for the task that ends last.
+    pub(super) fn poll_all_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.live == 0 {
+            state.accepting = false;
+            return Poll::Ready(());
+        }
+        match &state.run_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.run_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Waits until no task is left (`wait_for_completion`).
+    pub(super) fn all_ended(&self) -> impl Future<Output = ()> + '_ {
+        /// Counts a waiter in `State::completion_waiters` while it waits.
+        struct Waiter<'a>(&'a Inner);
+        impl Drop for Waiter<'_> {
+            fn drop(&mut self) {
+                self.0.lock().completion_waiters -= 1;
+            }
+        }
+        async move {
+            self.lock().completion_waiters += 1;
+            let _waiter = Waiter(self);
+            loop {
+                let mut notified = pin!(self.all_done.notified());
+                notified.as_mut().enable();
+                if self.lock().live == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+
+    /// Why the scope failed, if it did (a signal cancelled by hand counts
+    /// even before the run loop has noticed it).
+    pub(super) fn reason(&self) -> Option<Reason> {
+        let state = self.lock();
+        state
+            .reason
+            .clone()
+            .or_else(|| self.token.is_cancelled().then_some(Reason::Cancelled))
+    }
+
+    pub(super) fn error(&self, reason: Reason) -> ScopeError {
+        ScopeError::new(reason, self.lock().failures.clone(), self.name.clone())
+    }
+
+    pub(super) fn failures(&self) -> Vec<TaskFailure> {
+        self.lock().failures.clone()
+    }
+}
+
+impl Drop for Inner {
+    /// Gives back the parent without recursing: a nested scope's state may
+    /// hold the last reference to its parent's, and that one to its own
+    /// parent's, as deep as the chain of scopes goes (SPEC.md "depth").
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(inner) = parent {
+            parent = match Arc::into_inner(inner) {
+                // The last reference: take its parent before it drops.
+                Some(mut inner) => inner.parent.take(),
+                None => None,
+            };
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Nesting: a scope opened while another is [`Scope::current`](super::Scope::current)
+//! is its child.
+//!
+//! - `adopt`: the parent keeps a weak link to the child (`State::children`),
+//!   so that its cancellation reaches the child at once (`cancel.rs`); a child
+//!   opened under a parent already cancelled starts cancelled.
+//! - `leave_parent`: an ended child leaves that list, so its memory goes back
+//!   with its last handle and a parent's cancellation has nothing left to
+//!   walk in it.
+//! - `hold_parent`: a child whose future was dropped while its aborted tasks
+//!   are still being dropped by Tokio counts as one live task of its parent
+//!   until they are gone (the lease is given back by `Inner::count_out`).
+//!
+//! Error handlers fall back to the parent's (`failure.rs`); failures never
+//! flow up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::inner::Inner;
+
+impl Inner {
+    /// Keeps a weak link to a nested scope.
+    ///
+    /// Returns `true` if this scope was already cancelled: the nested scope
+    /// must then start cancelled. Checked under the lock `fail` and
+    /// `abort_tree` take the list under, so a nested scope is either in the
+    /// list they walk or sees the cancellation here.
+    pub(super) fn adopt(&self, child: &Arc<Inner>) -> bool {
+        let mut state = self.lock();
+        state.children.push(Arc::downgrade(child));
+        state.reason.is_some()
+            || state.tree_aborted
+            || self.aborted.load(Ordering::Relaxed)
+            || self.token.is_cancelled()
+    }
+
+    /// Takes an ended scope out of its parent's `children`.
+    pub(super) fn leave_parent(&self) {
+        let Some(parent) = &self.parent else {
+            return;
+        };
+        let me: *const Inner = self;
+        let mut state = parent.lock();
+        // Scopes mostly end in the order they opened in: search from the end.
+        if let Some(at) = state.children.iter().rposition(|c| c.as_ptr() == me) {
+            state.children.remove(at);
+        }
+    }
+
+    /// Takes a lease on the parent while this scope still has live tasks
+    /// (or leases of its own), once.
+    pub(super) fn hold_parent(&self) {
+        let Some(parent) = &self.parent else {
+            return;
+        };
+        let mut state = self.lock();
+        if state.live > 0 && !state.holds_parent {
+            state.holds_parent = true;
+            // Lock order: a nested scope's state, then its parent's.
+            parent.lock().live += 1;
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The run loop: what a scope's future does from its opening to its end.
+//!
+//! Each turn polls, in this order: the body (until it returns; inline, in the
+//! caller's task), the scope's signal (a cancellation by hand through
+//! `signal().cancel()` is noticed here; every other one has failed the scope
+//! already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
+//! the timeout, then, once the body has returned, the count of live tasks
+//! (the task that ends last wakes the loop through `State::run_waker`).
+//! Whatever fires starts a new turn, so that a timer it set is polled too.
+//!
+//! Dropping the scope's future before it ends drops its [`RunGuard`], which
+//! aborts the whole tree at once (`Inner::abort_tree`).
+
+use std::future::{poll_fn, Future};
+use std::panic::resume_unwind;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::{sleep, sleep_until, Sleep};
+
+use super::inner::Inner;
+use super::task_future::Entered;
+use super::Scope;
+use crate::error::{BoxError, Reason, ScopeError};
+use crate::observe;
+
+/// Runs `body` in `scope` until the body and every task have ended.
+pub(super) async fn run<F, Fut, T, E>(
+    scope: Scope,
+    timeout: Option<Duration>,
+    body: F,
+) -> Result<T, ScopeError>
+where
+    F: FnOnce(Scope) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    let inner = scope.inner.clone();
+    let mut guard = RunGuard {
+        inner: Some(inner.clone()),
+    };
+
+    let mut body = pin!(Entered::new(scope.clone(), body(scope)));
+    let mut body_out = None;
+    let mut signal = pin!(Some(inner.token.cancelled()));
+    let mut timer = pin!(timeout.map(sleep));
+    let mut grace_timer = pin!(None::<Sleep>);
+
+    poll_fn(|cx| loop {
+        if body_out.is_none() {
+            if let Poll::Ready(out) = body.as_mut().poll(cx) {
+                let out = match out {
+                    Ok(Ok(value)) => Ok(Some(value)),
+                    Ok(Err(error)) => {
+                        inner.fail(Reason::BodyFailed(Arc::from(error.into())));
+                        Ok(None)
+                    }
+                    Err(panic) => {
+                        inner.fail(Reason::Cancelled);
+                        Err(panic)
+                    }
+                };
+                body_out = Some(out);
+                inner.body_ended.store(true, Ordering::Release);
+                continue;
+            }
+        }
+        if let Some(cancelled) = signal.as_mut().as_pin_mut() {
+            if cancelled.poll(cx).is_ready() {
+                signal.set(None);
+                inner.fail(Reason::Cancelled); // no-op when the scope failed itself
+                if !inner.grace.is_zero() {
+                    if let Some(end) = inner.grace_deadline() {
+                        grace_timer.set(Some(sleep_until(end)));
+                    }
+                }
+                continue;
+            }
+        }
+        if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
+            if grace.poll(cx).is_ready() {
+                grace_timer.set(None);
+                inner.abort_tasks();
+                continue;
+            }
+        }
+        if let Some(deadline) = timer.as_mut().as_pin_mut() {
+            if deadline.poll(cx).is_ready() {
+                timer.set(None);
+                inner.fail(Reason::TimedOut);
+                continue;
+            }
+        }
+        if body_out.is_none() {
+            return Poll::Pending;
+        }
+        return inner.poll_all_ended(cx);
+    })
+    .await;
+
+    guard.inner = None;
+    inner.ended.store(true, Ordering::Release);
+    inner.leave_parent();
+    let outcome = match body_out {
+        Some(Ok(Some(value))) => match inner.reason() {
+            None => Ok(value),
+            Some(reason) => Err(reason),
+        },
+        Some(Ok(None)) => Err(inner.reason().unwrap_or(Reason::Cancelled)),
+        Some(Err(panic)) => {
+            inner.report_end(observe::Outcome::Panicked);
+            resume_unwind(panic)
+        }
+        None => unreachable!("the loop ends only after the body"),
+    };
+    match outcome {
+        Ok(value) => {
+            inner.report_end(observe::Outcome::Ok);
+            Ok(value)
+        }
+        Err(reason) => {
+            inner.report_end(observe::Outcome::Failed(&reason));
+            Err(inner.error(reason))
+        }
+    }
+}
+
+impl Inner {
+    /// Reports how the scope ended.
+    fn report_end(&self, outcome: observe::Outcome<'_>) {
+        observe::scope_ended(self.id, self.name.as_deref(), &self.span, outcome);
+    }
+}
+
+/// Ends the scope at once if its future is dropped before `run` returns.
+struct RunGuard {
+    inner: Option<Arc<Inner>>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.ended.store(true, Ordering::Release);
+            inner.abort_tree();
+            inner.leave_parent();
+            inner.report_end(observe::Outcome::Dropped);
+        }
+    }
+}

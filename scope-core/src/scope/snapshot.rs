@@ -1,0 +1,146 @@
+//! A scope's [`ScopeSnapshot`], taken from its state: its live and failed
+//! tasks, and its open nested scopes, each drawn under the task that runs it.
+//!
+//! The recursion down nested scopes stops at [`ScopeSnapshot::MAX_DEPTH`]
+//! levels; the open scopes below are counted with a loop (`count_open`), so
+//! that a chain of 100,000 nested scopes is snapshotted in linear time and a
+//! bounded stack (SPEC.md "depth").
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::inner::Inner;
+use crate::error::TaskFailure;
+use crate::ids::TaskId;
+use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
+
+impl Inner {
+    /// The scope's snapshot at `now`, nested scopes included down to
+    /// [`ScopeSnapshot::MAX_DEPTH`] levels below it.
+    pub(super) fn snapshot(&self, now: Instant) -> ScopeSnapshot {
+        self.snapshot_at(now, 0)
+    }
+
+    /// The snapshot of a scope `depth` levels below the one asked for: the
+    /// recursion stops at the depth limit, and the scopes below are counted.
+    fn snapshot_at(&self, now: Instant, depth: usize) -> ScopeSnapshot {
+        let mut waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
+        waiting.sort_unstable();
+        let state = self.lock();
+        let mut runners = Vec::new();
+        // A task that failed is reported from its last poll, before Tokio
+        // marks it finished: list it once, as failed.
+        let mut failed_ids: Vec<TaskId> = state.failures.iter().map(TaskFailure::task).collect();
+        failed_ids.sort_unstable();
+        let failed = |id: TaskId| failed_ids.binary_search(&id).is_ok();
+        let mut tasks: Vec<TaskSnapshot> = state
+            .tasks
+            .iter()
+            .filter(|record| {
+                let finished = record.abort.as_ref().is_some_and(AbortHandle::is_finished);
+                !finished && !failed(record.id)
+            })
+            .map(|record| {
+                if let Some(abort) = &record.abort {
+                    runners.push((abort.id(), record.id));
+                }
+                TaskSnapshot {
+                    id: record.id,
+                    name: state.name(record.id),
+                    kind: record.kind,
+                    state: if waiting.binary_search(&record.id).is_ok() {
+                        TaskState::Waiting
+                    } else {
+                        TaskState::Running
+                    },
+                    location: record.location,
+                    age: Some(Duration::from_nanos(
+                        self.since_opened(now).saturating_sub(record.spawned),
+                    )),
+                    error: None,
+                    scopes: Vec::new(),
+                }
+            })
+            .collect();
+        tasks.extend(state.failures.iter().map(|failure| TaskSnapshot {
+            id: failure.task(),
+            name: failure.name().map(Arc::from),
+            kind: failure.kind(),
+            state: TaskState::Failed,
+            location: failure.location(),
+            age: None,
+            error: Some(failure.error().clone()),
+            scopes: Vec::new(),
+        }));
+        tasks.sort_by_key(|task| task.id);
+        let scope_state = if state.reason.is_some() || self.token.is_cancelled() {
+            ScopeState::Cancelled
+        } else if !state.accepting || self.body_ended.load(Ordering::Acquire) {
+            ScopeState::Closing
+        } else {
+            ScopeState::Running
+        };
+        let reason = state.reason.clone();
+        let (done, cancelled) = (state.done, state.cancelled);
+        let children = state.children.clone();
+        drop(state);
+        // A nested scope goes under the task that runs it, if it is one of
+        // ours; else (opened by the body) under the scope itself.
+        let mut scopes = Vec::new();
+        let open: Vec<Arc<Inner>> = children
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|child| !child.ended.load(Ordering::Acquire))
+            .collect();
+        let mut elided = 0;
+        if depth + 1 >= ScopeSnapshot::MAX_DEPTH {
+            elided = count_open(open);
+        } else {
+            for child in open {
+                let snapshot = child.snapshot_at(now, depth + 1);
+                let runner = runners
+                    .iter()
+                    .find(|(tokio_id, _)| Some(*tokio_id) == child.opened_in)
+                    .and_then(|(_, id)| tasks.iter_mut().find(|task| task.id == *id));
+                match runner {
+                    Some(task) => task.scopes.push(snapshot),
+                    None => scopes.push(snapshot),
+                }
+            }
+        }
+        ScopeSnapshot {
+            id: self.id,
+            name: self.name.clone(),
+            policy: self.policy,
+            state: scope_state,
+            reason,
+            age: now.saturating_duration_since(self.opened),
+            tasks,
+            done,
+            cancelled,
+            scopes,
+            elided,
+        }
+    }
+}
+
+/// How many open scopes `scopes` and every scope nested in them are.
+fn count_open(scopes: Vec<Arc<Inner>>) -> usize {
+    let mut count = 0;
+    let mut stack = scopes;
+    while let Some(scope) = stack.pop() {
+        count += 1;
+        let children = scope.lock().children.clone();
+        stack.extend(
+            children
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|child| !child.ended.load(Ordering::Acquire)),
+        );
+    }
+    count
+}

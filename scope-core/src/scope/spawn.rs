@@ -1,0 +1,359 @@
+//! Spawning: admitting a task, giving it a token of its own, building its
+//! future, and handing it to Tokio (the scope's runtime, or the current
+//! `LocalSet`).
+//!
+//! Every task gets its own token, a child of its scope's signal (SPEC.md "a
+//! task's token"): the scope's cancellation reaches it through the token
+//! tree, while cancelling it (its handle, or the task itself) reaches no one
+//! else. A task's future is one of two shapes:
+//!
+//! - [`plain`]: the user's closure, called on the first poll with the
+//!   task's token: a scope with no concurrency limit and no grace period (the
+//!   hot path; the task carries nothing else);
+//! - [`Inner::guarded`]: first waits for a `max_concurrency` slot (never
+//!   starting once cancelled), then runs the user's future within the grace
+//!   rules (`with_grace`).
+//!
+//! Either is wrapped in a [`TaskFuture`] (its scope entered, its end counted)
+//! and, if a subscriber wants one, its tracing span.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use super::inner::Inner;
+use super::task_future::TaskFuture;
+use super::Scope;
+use crate::error::{BoxError, Reason, TaskError};
+use crate::handle::{GracedSignal, OwnSignal, TaskHandle, TaskResult};
+use crate::ids::{TaskId, TaskMeta};
+use crate::limit::Start;
+use crate::observe::{self, Traced};
+use crate::policy::TaskKind;
+
+/// How a task is to be spawned: its kind, name and spawn location.
+pub(super) struct TaskOptions {
+    pub(super) kind: TaskKind,
+    pub(super) name: Option<Arc<str>>,
+    pub(super) location: &'static Location<'static>,
+}
+
+impl TaskOptions {
+    #[track_caller]
+    pub(super) fn new(kind: TaskKind, name: Option<Arc<str>>) -> Self {
+        TaskOptions {
+            kind,
+            name,
+            location: Location::caller(),
+        }
+    }
+}
+
+/// A task admitted by its scope, before its future is built.
+struct Prepared {
+    meta: TaskMeta,
+    /// The task's own token.
+    token: CancellationToken,
+    /// The same token, shared with the handle, when the scope has a grace period.
+    graced: Option<Arc<GracedSignal>>,
+}
+
+impl Prepared {
+    /// How the task's handle cancels it.
+    fn own_signal(&self) -> OwnSignal {
+        match &self.graced {
+            Some(graced) => OwnSignal::Graced(graced.clone()),
+            None => OwnSignal::Abort(self.token.clone()),
+        }
+    }
+}
+
+/// A task's output as the engine sees it: `Ok(value)` or a failure.
+pub(super) trait TaskOutput {
+    type Value;
+    fn into_task(self) -> Result<Self::Value, TaskError>;
+}
+
+impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
+    type Value = T;
+    fn into_task(self) -> Result<T, TaskError> {
+        self.map_err(|error| TaskError::Failed(Arc::from(error.into())))
+    }
+}
+
+impl Inner {
+    /// Counts a new task in and settles what it starts with, or `Err` with
+    /// an id for its handle when the scope refuses spawns (cancelled or ended).
+    fn prepare(&self, options: TaskOptions) -> Result<Prepared, TaskId> {
+        // Made first: a signal cancelled by hand (`signal().cancel()`) shows
+        // in its new child, and the scope is failed now, before its run loop
+        // has noticed, so no spawn slips in.
+        let token = self.token.child_token();
+        if token.is_cancelled() {
+            self.fail(Reason::Cancelled);
+            return Err(TaskId::next());
+        }
+        let Some(id) = self.admit(options.kind, options.name.as_ref(), options.location) else {
+            return Err(TaskId::next());
+        };
+        let graced = (!self.grace.is_zero()).then(|| Arc::new(GracedSignal::new(token.clone())));
+        let meta = TaskMeta {
+            id,
+            kind: options.kind,
+            location: options.location,
+            name: options.name,
+        };
+        Ok(Prepared {
+            meta,
+            token,
+            graced,
+        })
+    }
+
+    /// The future of a task of a scope with a concurrency limit or a grace
+    /// period: it waits for its slot, then runs `task` within the grace rules.
+    ///
+    /// Generic over the future only (its output's types are projections), so
+    /// that the returned future does not capture `E`, which is not `'static`.
+    fn guarded<F, Fut>(
+        self: &Arc<Self>,
+        id: TaskId,
+        token: CancellationToken,
+        graced: Option<Arc<GracedSignal>>,
+        task: F,
+    ) -> impl Future<Output = Result<<Fut::Output as TaskOutput>::Value, TaskError>>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future,
+        Fut::Output: TaskOutput,
+    {
+        let start = self.slots.as_ref().map(|slots| slots.start(id));
+        let scope = self.clone();
+        async move {
+            let _permit = match start {
+                None => None,
+                Some(Start::Now(permit)) => Some(permit),
+                Some(Start::Wait(waiting)) => {
+                    // A task waiting for its turn never starts once cancelled.
+                    tokio::select! {
+                        biased;
+                        () = token.cancelled() => return Err(TaskError::Cancelled),
+                        permit = waiting.acquired() => match permit {
+                            Some(permit) if !token.is_cancelled() => Some(permit),
+                            _ => return Err(TaskError::Cancelled),
+                        },
+                    }
+                }
+            };
+            let user = task(token);
+            match graced {
+                None => user.await.into_task(),
+                Some(graced) => scope.with_grace(&graced, user).await,
+            }
+        }
+    }
+
+    /// Polls a task's future until it ends, or until a grace period has
+    /// passed: the scope's, from its cancellation (`grace_deadline`), or the
+    /// task's own, from its handle's `cancel`. Then it yields `Cancelled` (the
+    /// future is dropped, so the task is aborted at that `.await`).
+    ///
+    /// Both deadlines are checked against the clock at every poll, not only
+    /// by a timer: a task that blocked its thread past one (no timer can fire
+    /// while its worker is blocked) is stopped at its next `.await` all the
+    /// same (bug F in docs/RELIABILITY.md). The scope's own timer is its run
+    /// loop's, which aborts every task at the same instant.
+    async fn with_grace<Fut>(
+        &self,
+        own: &GracedSignal,
+        user: Fut,
+    ) -> Result<<Fut::Output as TaskOutput>::Value, TaskError>
+    where
+        Fut: Future,
+        Fut::Output: TaskOutput,
+    {
+        let mut user = pin!(user);
+        let mut handle_cancelled = pin!(own.cancelled.notified());
+        let mut deadline = pin!(None::<Sleep>);
+        poll_fn(|cx| {
+            if deadline.is_none() && handle_cancelled.as_mut().poll(cx).is_ready() {
+                let at = own.at.get().copied().unwrap_or_else(Instant::now);
+                deadline.set(Some(sleep_until(at + self.grace)));
+            }
+            if self
+                .grace_deadline()
+                .is_some_and(|end| end <= Instant::now())
+            {
+                return Poll::Ready(Err(TaskError::Cancelled));
+            }
+            if let Some(mut timer) = deadline.as_mut().as_pin_mut() {
+                if timer.deadline() <= Instant::now() || timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(TaskError::Cancelled));
+                }
+            }
+            user.as_mut().poll(cx).map(TaskOutput::into_task)
+        })
+        .await
+    }
+
+    /// Wraps a task's future (its scope entered, its end counted, its span
+    /// if a subscriber wants one), spawns it with `spawner`, and keeps its
+    /// abort handle.
+    #[track_caller]
+    fn launch<Fut, T, S>(self: &Arc<Self>, meta: TaskMeta, fut: Fut, spawner: S) -> TaskJoin<T>
+    where
+        S: Spawner<TaskFuture<Fut>> + Spawner<Traced<TaskFuture<Fut>>>,
+        TaskFuture<Fut>: Future<Output = TaskResult<T>>,
+    {
+        let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
+        let scope = Scope {
+            inner: self.clone(),
+        };
+        let fut = TaskFuture::new(scope, meta.id, fut);
+        let join = match span {
+            None => spawner.spawn(fut),
+            Some(span) => spawner.spawn(observe::traced(fut, span)),
+        };
+        match join {
+            Ok(join) => {
+                self.register(meta.id, join.abort_handle());
+                join
+            }
+            Err(needs) => {
+                // The future was dropped, which counted the task out.
+                self.forget(meta.id);
+                panic!("{needs}")
+            }
+        }
+    }
+
+    /// Spawns a `Send` task onto the scope's runtime.
+    #[track_caller]
+    pub(super) fn spawn<F, Fut, T, E>(
+        self: &Arc<Self>,
+        options: TaskOptions,
+        task: F,
+    ) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let prepared = match self.prepare(options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
+        };
+        let own = prepared.own_signal();
+        let Prepared {
+            meta,
+            token,
+            graced,
+        } = prepared;
+        let id = meta.id;
+        let spawner = OnRuntime(&self.runtime);
+        let join = if self.slots.is_none() && graced.is_none() {
+            self.launch(meta, plain(task, token), spawner)
+        } else {
+            let fut = self.guarded(id, token, graced, task);
+            self.launch(meta, fut, spawner)
+        };
+        TaskHandle::spawned(id, join, own)
+    }
+
+    /// Spawns a `!Send` task onto the current `LocalSet`.
+    #[track_caller]
+    pub(super) fn spawn_local<F, Fut, T, E>(
+        self: &Arc<Self>,
+        options: TaskOptions,
+        task: F,
+    ) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: Into<BoxError>,
+    {
+        let prepared = match self.prepare(options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
+        };
+        let own = prepared.own_signal();
+        let Prepared {
+            meta,
+            token,
+            graced,
+        } = prepared;
+        let id = meta.id;
+        let join = if self.slots.is_none() && graced.is_none() {
+            self.launch(meta, plain(task, token), OnLocalSet)
+        } else {
+            let fut = self.guarded(id, token, graced, task);
+            self.launch(meta, fut, OnLocalSet)
+        };
+        TaskHandle::spawned(id, join, own)
+    }
+}
+
+/// A task's `JoinHandle`.
+type TaskJoin<T> = JoinHandle<TaskResult<T>>;
+
+/// The future of a task of a scope with no concurrency limit and no grace
+/// period: the user's closure, called on the first poll with the task's token.
+///
+/// Generic over the future only, like [`Inner::guarded`], so that the
+/// returned future does not capture the error type.
+async fn plain<F, Fut>(
+    task: F,
+    token: CancellationToken,
+) -> Result<<Fut::Output as TaskOutput>::Value, TaskError>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future,
+    Fut::Output: TaskOutput,
+{
+    task(token).await.into_task()
+}
+
+/// Where a task is spawned: the scope's runtime, or the current `LocalSet`.
+/// `Err` with what is missing if it cannot be (the future is dropped).
+trait Spawner<F: Future> {
+    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str>;
+}
+
+/// Spawns onto a runtime.
+struct OnRuntime<'a>(&'a tokio::runtime::Handle);
+
+impl<F> Spawner<F> for OnRuntime<'_>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
+        Ok(self.0.spawn(fut))
+    }
+}
+
+/// Spawns onto the current `LocalSet`.
+struct OnLocalSet;
+
+impl<F> Spawner<F> for OnLocalSet
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
+        // Tokio panics outside a `LocalSet` (after dropping the future);
+        // `launch` panics with this message, at the caller's location.
+        catch_unwind(AssertUnwindSafe(|| tokio::task::spawn_local(fut))).map_err(|_| {
+            "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
+             inside `LocalSet::run_until` or `LocalSet::block_on`"
+        })
+    }
+}
