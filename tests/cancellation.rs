@@ -516,7 +516,6 @@ async fn task_handle_cancel_signals_the_token_then_aborts_after_grace() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "spec deviation, documented on TaskHandle::cancel: without a grace period the task is aborted but its token is never cancelled (SPEC.md: a cancelled task's token is cancelled at once)"]
 async fn task_handle_cancel_cancels_the_task_token_without_grace() {
     guard(async move {
         // A task may hand its token to work outside it (a blocking thread, a
