@@ -193,21 +193,19 @@
 //! an `OptionalHandle`) unless it finished first; that is not a failure, and
 //! the scope goes on. How the task is stopped depends on the grace period:
 //!
-//! - with a grace period, each task has a token of its own, a child of the
-//!   scope's: `cancel` cancels it at once, and the task is aborted when the
-//!   grace period ends;
-//! - with none (the default), tasks share their scope's token, so `cancel`
-//!   aborts the task at its next `.await` *without cancelling any token*.
-//!   Work the task handed its token to is then not signalled. The contract
-//!   says a cancelled task's token is cancelled at once; the engine departs
-//!   from it here so that a spawn costs no token of its own. Give the scope a
-//!   grace period if tasks must learn of their own cancellation.
+//! Each task has a token of its own, a child of its scope's
+//! [signal](crate::Scope::signal): `cancel` cancels that token at once (work
+//! the task handed it to, a blocking thread say, learns of it), then the task
+//! is aborted at its next `.await`, at once or when the grace period ends.
 //!
-//! Treat the token a task receives as read-only. Without a grace period it
-//! *is* the scope's token: a task that calls `cancel` on it signals every
-//! sibling and makes the scope report [`Reason::Cancelled`], yet aborts no
-//! one and does not reach nested scopes. To stop a task, use its handle; to
-//! stop the scope, use [`Scope::cancel`].
+//! **A task's token is its own.** Cancelling it, through the handle, from
+//! inside the task, or from any component the task handed it to (a
+//! `drop_guard`, a helper that cancels when done), reaches that task alone:
+//! never a sibling, a sibling's nested scope, or the scope, whatever the grace
+//! period. A task that cancels its own token is not aborted for it: that is
+//! its own business. To stop the whole scope, call [`Scope::cancel`];
+//! cancelling [`Scope::signal`] by hand is the same thing, noticed at once
+//! (later spawns are refused and the scope fails with `Cancelled`).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -6,22 +6,56 @@
 //!
 //! # Vocabulary
 //!
-//! - **scope**: owns tasks; does not end before every task it spawned has ended.
-//! - **cancel**: the cooperative signal, a [`CancellationToken`] every task receives.
+//! One word per meaning, in the code as in the docs:
+//!
+//! - **scope**: owns tasks; does not *end* before every task it spawned has ended.
+//! - **end** (a scope): its `run` returns, or its future is dropped. (The
+//!   tracing event for it says "scope closed".) A task *ends* when its future
+//!   completes or is dropped.
+//! - **signal**: a [`CancellationToken`]. A scope has one ([`Scope::signal`]);
+//!   every task receives a token of its own, a child of its scope's signal.
+//! - **cancel**: cancel a signal, the cooperative request to stop. Cancelling a
+//!   scope cancels its signal (so every task's token), its nested scopes, and
+//!   every later spawn; cancelling a task cancels its token alone.
 //! - **abort**: Tokio's hard stop; the task is dropped at its next `.await`.
 //!   Cancelled tasks are aborted after the scope's grace period (default zero).
+//!   **Abort the tree**: what dropping a scope's future does: every task of
+//!   that scope and of every scope nested in it is aborted at once.
 //! - **failure**: a task that returned `Err` or panicked. Cancellation is not a failure.
-//! - **fail** (a scope): the scope ends with a [`ScopeError`] and its [`Reason`].
+//! - **fail** (a scope): the scope ends with a [`ScopeError`] and its [`Reason`];
+//!   failing a scope cancels it.
+//! - **accept** (a spawn): a scope accepts spawns until it is cancelled, fails
+//!   or ends; a refused spawn never calls its closure.
 //! - **join**: wait for tasks to end.
+//! - **nested scope**: a scope opened while another is [`Scope::current`];
+//!   that one is its **parent**.
 //!
 //! # Design
 //!
-//! - `policy`: [`Policy`] and [`TaskKind`], the inputs of the decision.
-//! - `engine`: the decision itself, a pure function from policy × kind × outcome to an action.
-//! - `scope`: [`Scope`], [`ScopeBuilder`] and the private state that carries decisions out.
-//! - `task`: [`TaskHandle`], [`OptionalHandle`], [`TaskId`] and the per-task wrapper future.
-//! - `limit`: `max_concurrency` slots, in spawn order.
-//! - `error`: [`TaskError`], [`TaskFailure`], [`ScopeError`], [`Reason`].
+//! One file per rule; no two files use each other's items.
+//!
+//! | file | the rule it owns |
+//! |---|---|
+//! | `ids.rs` | [`TaskId`], [`ScopeId`], a task's identity (`TaskMeta`) |
+//! | `policy.rs` | [`Policy`], [`TaskKind`], and `decide`: policy × kind → what a failure does (a pure, table-tested function) |
+//! | `error.rs` | [`TaskError`], [`TaskFailure`], [`ScopeError`], [`Reason`] |
+//! | `handle.rs` | [`TaskHandle`], [`OptionalHandle`]: awaiting a task, and cancelling it through its own token |
+//! | `limit.rs` | `max_concurrency` slots, in spawn order |
+//! | `observe.rs` | every lifecycle event: tracing spans and events, `ASYNC_SCOPE_DEBUG` lines |
+//! | `snapshot.rs` | [`ScopeSnapshot`] and its drawing |
+//! | `scope.rs` | [`Scope`], [`with_scope`], [`Scope::current`]: the front door |
+//! | `scope/inner.rs` | a scope's state, its lock, admitting a task and counting it out |
+//! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task |
+//! | `scope/local.rs` | the `spawn_local` forms, for `!Send` tasks on a `LocalSet` |
+//! | `scope/task_future.rs` | the future every task and body runs in: scope entered, panics caught, end counted |
+//! | `scope/failure.rs` | failure reporting: a task failed → `decide` → record and reason → the nearest error handler |
+//! | `scope/handler.rs` | an error handler, removed when it panics |
+//! | `scope/cancel.rs` | cancellation: fail and cancel a scope and its nested scopes, abort, abort the tree, grace on one clock |
+//! | `scope/nest.rs` | nesting: adopt a nested scope, leave the parent, the parent lease |
+//! | `scope/run.rs` | the run loop, and dropping it |
+//! | `scope/builder.rs` | [`ScopeBuilder`] and opening a scope |
+//! | `scope/snapshot.rs` | a scope's state → [`ScopeSnapshot`], bounded in depth |
+//! | `scope/task_builder.rs` | [`TaskBuilder`] |
 //!
 //! # Examples
 //!

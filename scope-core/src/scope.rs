@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `inner.rs` | `Inner` and `State`, the lock and its order, admitting a task and counting it out |
 //! | `spawn.rs` | a task's own token, its future (plain or guarded, grace), Tokio or `LocalSet` |
+//! | `local.rs` | the `spawn_local` forms, for `!Send` tasks |
 //! | `task_future.rs` | the future a task and the body run in: the scope entered, panics caught, the end counted |
 //! | `failure.rs` | a task failed → `decide` → record and reason → the nearest error handler |
 //! | `handler.rs` | an error handler and its removal when it panics |
@@ -39,6 +40,7 @@ mod cancel;
 mod failure;
 mod handler;
 mod inner;
+mod local;
 mod nest;
 mod run;
 mod snapshot;
@@ -188,8 +190,9 @@ impl Scope {
 
     /// Spawns a task onto this scope; its failure is handled by the scope's [`Policy`].
     ///
-    /// `task` is called with the task's [`CancellationToken`] once the task
-    /// may start (at once, or when a [`max_concurrency`](ScopeBuilder::max_concurrency)
+    /// `task` is called with the task's own [`CancellationToken`] (a child of
+    /// the scope's [`signal`](Self::signal): cancelling it reaches this task
+    /// alone) once the task may start (at once, or when a [`max_concurrency`](ScopeBuilder::max_concurrency)
     /// slot frees up). If the scope was cancelled or has ended, `task` is never
     /// called and the handle yields [`TaskError::Cancelled`]. `spawn` never blocks.
     ///
@@ -322,119 +325,6 @@ impl Scope {
         TaskBuilder::new(self)
     }
 
-    /// Spawns a task that need not be `Send` onto the current
-    /// [`LocalSet`](tokio::task::LocalSet), with the same rules as
-    /// [`spawn`](Self::spawn).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::rc::Rc;
-    ///
-    /// let local = tokio::task::LocalSet::new();
-    /// local
-    ///     .run_until(async_scope::with_scope(|scope| async move {
-    ///         let shared = Rc::new(20); // not Send
-    ///         let task = scope.spawn_local(move |_| async move { Ok::<_, std::io::Error>(*shared + 1) });
-    ///         assert_eq!(task.await?, 21);
-    ///         Ok::<_, async_scope::TaskError>(())
-    ///     }))
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// Panics if called outside a `LocalSet`.
-    #[track_caller]
-    pub fn spawn_local<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
-    where
-        F: FnOnce(CancellationToken) -> Fut + 'static,
-        Fut: Future<Output = Result<T, E>> + 'static,
-        T: 'static,
-        E: Into<BoxError>,
-    {
-        self.inner
-            .spawn_local(TaskOptions::new(TaskKind::Normal, None), task)
-    }
-
-    /// Spawns a critical task that need not be `Send` onto the current
-    /// `LocalSet`, as [`spawn_critical`](Self::spawn_critical).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use async_scope::{Reason, Scope};
-    ///
-    /// let local = tokio::task::LocalSet::new();
-    /// let err = local
-    ///     .run_until(Scope::builder().run(|scope| async move {
-    ///         scope.spawn_local_critical(|_| async { Err::<(), _>(std::rc::Rc::new("no")).map_err(|e| e.to_string()) });
-    ///         Ok::<_, std::io::Error>(())
-    ///     }))
-    ///     .await
-    ///     .unwrap_err();
-    /// assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// Panics if called outside a `LocalSet`.
-    #[track_caller]
-    pub fn spawn_local_critical<F, Fut, T, E>(&self, task: F) -> TaskHandle<T>
-    where
-        F: FnOnce(CancellationToken) -> Fut + 'static,
-        Fut: Future<Output = Result<T, E>> + 'static,
-        T: 'static,
-        E: Into<BoxError>,
-    {
-        self.inner
-            .spawn_local(TaskOptions::new(TaskKind::Critical, None), task)
-    }
-
-    /// Spawns an optional task that need not be `Send` onto the current
-    /// `LocalSet`, as [`spawn_optional`](Self::spawn_optional).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let local = tokio::task::LocalSet::new();
-    /// local
-    ///     .run_until(async_scope::with_scope(|scope| async move {
-    ///         let gone = scope.spawn_local_optional(|_| async { Err::<u8, _>("flaky") });
-    ///         assert_eq!(gone.await, None);
-    ///         Ok::<_, std::io::Error>(())
-    ///     }))
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// Panics if called outside a `LocalSet`.
-    #[track_caller]
-    pub fn spawn_local_optional<F, Fut, T, E>(&self, task: F) -> OptionalHandle<T>
-    where
-        F: FnOnce(CancellationToken) -> Fut + 'static,
-        Fut: Future<Output = Result<T, E>> + 'static,
-        T: 'static,
-        E: Into<BoxError>,
-    {
-        OptionalHandle::new(
-            self.inner
-                .spawn_local(TaskOptions::new(TaskKind::Optional, None), task),
-        )
-    }
-
     /// Returns the scope's id.
     ///
     /// # Examples
@@ -494,25 +384,31 @@ impl Scope {
         self.inner.token.is_cancelled()
     }
 
-    /// Returns a token that is cancelled when this scope is cancelled.
+    /// Returns the scope's signal: a token that is cancelled when this scope
+    /// is cancelled (explicitly, by an ancestor, by a failure or by its timeout).
     ///
-    /// It is the token the scope's tasks receive (without a grace period).
-    /// To cancel the scope, call [`cancel`](Self::cancel): cancelling this
-    /// token by hand signals the tasks, and the scope notices only when its
-    /// body has ended (with a grace period, at once).
+    /// Every task's own token is a child of it. Cancelling it by hand is
+    /// [`cancel`](Self::cancel), noticed at once: later spawns are refused and
+    /// the scope fails with [`Reason::Cancelled`].
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let _ = async_scope::with_scope(|scope| async move {
+    /// use async_scope::{with_scope, Reason, TaskError};
+    ///
+    /// let err = with_scope(|scope| async move {
     ///     let signal = scope.signal();
-    ///     scope.cancel();
-    ///     signal.cancelled().await; // ready at once
+    ///     signal.cancel(); // the same as scope.cancel()
+    ///     assert!(scope.is_cancelled());
+    ///     let late = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     assert!(matches!(late.await, Err(TaskError::Cancelled)));
     ///     Ok::<_, std::io::Error>(())
     /// })
-    /// .await;
+    /// .await
+    /// .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::Cancelled));
     /// # }
     /// ```
     pub fn signal(&self) -> CancellationToken {
