@@ -177,6 +177,10 @@ enum Behavior {
     /// Sleeps `after` ms ignoring its signal, then cancels its own scope
     /// (`Scope::current().cancel()`) and returns `Ok(())`.
     Canceller { after: u64 },
+    /// Sleeps `after` ms ignoring its signal, then cancels its own token,
+    /// yields once (an `.await` at which it is not aborted: its token is its
+    /// own business) and returns `Ok(())`. Nothing else sees it.
+    TokenCanceller { after: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +222,9 @@ enum FBehavior {
         child: usize,
     },
     Canceller {
+        after: u64,
+    },
+    TokenCanceller {
         after: u64,
     },
 }
@@ -315,6 +322,7 @@ impl Flat {
                 child: self.add_task(id, child, enclosing),
             },
             Behavior::Canceller { after } => FBehavior::Canceller { after: *after },
+            Behavior::TokenCanceller { after } => FBehavior::TokenCanceller { after: *after },
         };
         self.tasks[tid].behavior = behavior;
         tid
@@ -839,6 +847,8 @@ impl<'f> Model<'f> {
                     self.end_task(t, TRes::Ok);
                     self.fail_scope(self.flat.tasks[t].scope, RKind::Cancelled);
                 }
+                // Its own token reaches no one else, and does not abort it.
+                FBehavior::TokenCanceller { .. } => self.end_task(t, TRes::Ok),
                 _ => unreachable!(),
             },
             Timer::TaskGrace(t) => self.end_task(t, TRes::Cancelled),
@@ -1081,7 +1091,7 @@ impl<'f> Model<'f> {
                     | FBehavior::Hang { on_signal } => on_signal.is_some(),
                     // Its nested scope's run loop wakes up on the signal.
                     FBehavior::Nested(n) => self.alive(n),
-                    FBehavior::Canceller { .. } => false,
+                    FBehavior::Canceller { .. } | FBehavior::TokenCanceller { .. } => false,
                 };
                 match self.tasks[t].state {
                     TState::Pending => true,
@@ -1266,7 +1276,7 @@ impl<'f> Model<'f> {
                     self.arm(self.now + after, Timer::TaskDone(t));
                 }
             },
-            FBehavior::Canceller { after } => {
+            FBehavior::Canceller { after } | FBehavior::TokenCanceller { after } => {
                 self.tasks[t].done_at = Some(self.now + after);
                 self.arm(self.now + after, Timer::TaskDone(t));
             }
@@ -1574,6 +1584,12 @@ fn task_closure(
             FBehavior::Canceller { after } => Box::pin(async move {
                 tokio::time::sleep(ms(after)).await;
                 Scope::current().expect("a task runs in its scope").cancel();
+                Ok(())
+            }),
+            FBehavior::TokenCanceller { after } => Box::pin(async move {
+                tokio::time::sleep(ms(after)).await;
+                signal.cancel();
+                tokio::task::yield_now().await;
                 Ok(())
             }),
         };
@@ -2218,6 +2234,7 @@ fn arb_behavior(depth: u32) -> BoxedStrategy<Behavior> {
                 child: Box::new(child),
             }),
         1 => arb_time().prop_map(|after| Behavior::Canceller { after }),
+        1 => arb_time().prop_map(|after| Behavior::TokenCanceller { after }),
     ];
     if depth == 0 {
         leaf.boxed()
