@@ -15,8 +15,6 @@
 //! and counters.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,39 +30,14 @@ use tokio::task::LocalSet;
 use tokio::time::Instant;
 
 mod common;
-use common::{guard, guard_for, panic_of, panic_text, per_spawner, settle, Live, Res, Spawner};
+use common::{
+    guard, guard_for, panic_of, panic_text, per_spawner, settle, Live, Res, Spawner, Task,
+};
 
 // === helpers ===
 
-/// The future of a task (`Send`, so that every spawner can run it).
-type Task<T = ()> = Pin<Box<dyn Future<Output = Res<T>> + Send>>;
-
 /// The start of this file's own panic messages, kept out of the output.
 const ON_PURPOSE: &str = "on purpose: ";
-
-/// A task that never ends by itself; it holds a probe of `live`.
-fn pending(live: &Live) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    let live = live.clone();
-    move |token| {
-        Box::pin(async move {
-            let _probe = live.watch(&token);
-            std::future::pending::<()>().await;
-            Ok(())
-        })
-    }
-}
-
-/// A task that ignores its token and sleeps an hour, holding a probe of `live`.
-fn stubborn(live: &Live) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    let live = live.clone();
-    move |token| {
-        Box::pin(async move {
-            let _probe = live.watch(&token);
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok(())
-        })
-    }
-}
 
 /// How a failing task fails.
 #[derive(Clone, Copy, Debug)]
@@ -191,9 +164,9 @@ async fn policy_cancel_a_failing_task_cancels_its_siblings_and_fails_the_scope(s
         let failing = IdCell::default();
         let (l, f) = (live.clone(), failing.clone());
         let err = with_scope(|scope| async move {
-            let sibling = sp.spawn(&scope, pending(&l));
-            let critical = sp.spawn_critical(&scope, pending(&l));
-            let optional = sp.spawn_optional(&scope, pending(&l));
+            let sibling = sp.spawn(&scope, l.pending());
+            let critical = sp.spawn_critical(&scope, l.pending());
+            let optional = sp.spawn_optional(&scope, l.pending());
             l.reaches(3).await;
             f.set(sp.spawn(&scope, fails(how, "boom")).id()).unwrap();
             assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
@@ -315,8 +288,8 @@ async fn critical_a_failing_critical_task_fails_the_scope_under_either_policy(sp
                 .policy(policy)
                 .on_error(collecting(&seen))
                 .run(|scope| async move {
-                    let sibling = sp.spawn(&scope, pending(&l));
-                    let optional = sp.spawn_optional(&scope, pending(&l));
+                    let sibling = sp.spawn(&scope, l.pending());
+                    let optional = sp.spawn_optional(&scope, l.pending());
                     l.reaches(2).await;
                     let commit = sp.spawn_critical(&scope, fails(how, "commit failed"));
                     k.set(commit.id()).unwrap();
@@ -398,9 +371,9 @@ async fn body_err_cancels_every_task_and_fails_with_body_failed(sp: Spawner) {
     let live = Live::default();
     let l = live.clone();
     let err = with_scope(|scope| async move {
-        sp.spawn(&scope, pending(&l));
-        sp.spawn_critical(&scope, pending(&l));
-        sp.spawn_optional(&scope, stubborn(&l));
+        sp.spawn(&scope, l.pending());
+        sp.spawn_critical(&scope, l.pending());
+        sp.spawn_optional(&scope, l.stubborn());
         l.reaches(3).await;
         Err::<(), BoxError>("body gave up".into())
     })
@@ -421,8 +394,8 @@ async fn body_panic_joins_every_task_then_the_panic_continues(sp: Spawner) {
     let live = Live::default();
     let l = live.clone();
     let run = with_scope(|scope| async move {
-        sp.spawn(&scope, pending(&l));
-        sp.spawn_critical(&scope, stubborn(&l));
+        sp.spawn(&scope, l.pending());
+        sp.spawn_critical(&scope, l.stubborn());
         l.reaches(2).await;
         if std::hint::black_box(true) {
             panic!("{ON_PURPOSE}body exploded");
@@ -565,8 +538,8 @@ async fn parent_cancel_cancels_a_scope_nested_in_the_body_and_its_tasks(sp: Spaw
     let err = with_scope(|scope| async move {
         let outer = scope.clone();
         let nested = with_scope(|inner| async move {
-            sp.spawn(&inner, pending(&l));
-            sp.spawn_optional(&inner, stubborn(&l));
+            sp.spawn(&inner, l.pending());
+            sp.spawn_optional(&inner, l.stubborn());
             l.reaches(2).await;
             outer.cancel();
             assert!(inner.is_cancelled());
@@ -597,7 +570,7 @@ async fn parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks(sp: Spawne
             let watch = l.clone();
             sp.spawn(&scope, move |_| async move {
                 let result = with_scope(|inner| async move {
-                    sp.spawn(&inner, pending(&l));
+                    sp.spawn(&inner, l.pending());
                     Res::Ok(())
                 })
                 .await;
@@ -634,7 +607,7 @@ async fn a_handle_awaited_yields_ok_failed_panicked_or_cancelled(sp: Spawner) {
             let failed = sp.spawn(&scope, fails(Failing::Err, "nope"));
             let panicked = sp.spawn(&scope, fails(Failing::Panic, "oops"));
             let optional = sp.spawn_optional(&scope, |_| async { Res::Ok(5) });
-            let forever = sp.spawn(&scope, pending(&l));
+            let forever = sp.spawn(&scope, l.pending());
             assert_eq!(ok.await?, "value");
             assert!(is_failure(&failed.await.unwrap_err(), Failing::Err, "nope"));
             assert!(is_failure(
@@ -693,9 +666,9 @@ async fn task_handle_cancel_cancels_that_task_alone(sp: Spawner) {
                     rx.await.ok();
                     Res::Ok((1, token.is_cancelled()))
                 });
-                let normal = sp.spawn(&scope, pending(&l));
-                let critical = sp.spawn_critical(&scope, pending(&l));
-                let optional = sp.spawn_optional(&scope, pending(&l));
+                let normal = sp.spawn(&scope, l.pending());
+                let critical = sp.spawn_critical(&scope, l.pending());
+                let optional = sp.spawn_optional(&scope, l.pending());
                 l.reaches(3).await;
                 normal.cancel();
                 critical.cancel();
@@ -779,7 +752,7 @@ async fn cancellation_without_grace_aborts_at_once(sp: Spawner) {
     let live = Live::default();
     let l = live.clone();
     let err = with_scope(|scope| async move {
-        let h = sp.spawn(&scope, stubborn(&l));
+        let h = sp.spawn(&scope, l.stubborn());
         l.reaches(1).await;
         let start = Instant::now();
         scope.cancel();
@@ -863,9 +836,9 @@ async fn timeout_cancels_every_task_and_fails_with_timed_out(sp: Spawner) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 Res::Ok("in time")
             });
-            sp.spawn(&scope, stubborn(&l));
-            sp.spawn_critical(&scope, pending(&l));
-            sp.spawn_optional(&scope, stubborn(&l));
+            sp.spawn(&scope, l.stubborn());
+            sp.spawn_critical(&scope, l.pending());
+            sp.spawn_optional(&scope, l.stubborn());
             assert_eq!(quick.await?, "in time");
             Res::Ok(())
         })
@@ -926,7 +899,7 @@ async fn max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled(sp: S
     let err = Scope::builder()
         .max_concurrency(1)
         .run(|scope| async move {
-            let running = sp.spawn(&scope, pending(&l));
+            let running = sp.spawn(&scope, l.pending());
             let waiting: Vec<_> = (0..3).map(|_| sp.spawn(&scope, counted(&k))).collect();
             let waiting_optional = sp.spawn_optional(&scope, counted(&k));
             l.reaches(1).await;
@@ -959,15 +932,15 @@ async fn dropping_the_scope_future_aborts_every_task_and_none_is_polled_again(sp
     let notify = Arc::new(Notify::new());
     let (l, n) = (live.clone(), notify.clone());
     let mut run = Box::pin(with_scope(|scope| async move {
-        sp.spawn(&scope, busy(&l));
-        sp.spawn_critical(&scope, busy(&l));
-        sp.spawn_optional(&scope, busy(&l));
-        sp.spawn(&scope, woken_by(&l, &n));
-        sp.spawn(&scope, stubborn(&l));
+        sp.spawn(&scope, l.busy());
+        sp.spawn_critical(&scope, l.busy());
+        sp.spawn_optional(&scope, l.busy());
+        sp.spawn(&scope, l.woken_by(&n));
+        sp.spawn(&scope, l.stubborn());
         let nested = l.clone();
         sp.spawn(&scope, move |_| async move {
             with_scope(|inner| async move {
-                sp.spawn(&inner, busy(&nested));
+                sp.spawn(&inner, nested.busy());
                 Res::Ok(())
             })
             .await?;
@@ -1098,37 +1071,6 @@ impl Board {
             }) as Task<usize>
         };
         (task, tx)
-    }
-}
-
-/// A task that is always runnable: it counts a poll and yields, forever.
-fn busy(live: &Live) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    let live = live.clone();
-    move |token| {
-        Box::pin(async move {
-            let _probe = live.watch(&token);
-            loop {
-                live.poll();
-                tokio::task::yield_now().await;
-            }
-        })
-    }
-}
-
-/// A task that counts a poll each time `notify` wakes it, forever.
-fn woken_by(
-    live: &Live,
-    notify: &Arc<Notify>,
-) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    let (live, notify) = (live.clone(), notify.clone());
-    move |token| {
-        Box::pin(async move {
-            let _probe = live.watch(&token);
-            loop {
-                live.poll();
-                notify.notified().await;
-            }
-        })
     }
 }
 
@@ -1299,8 +1241,8 @@ async fn send_and_local_siblings_cancel_each_other_on_failure() {
         let (l, f) = (live.clone(), failing_id.clone());
         let err = Spawner::Local
             .run(with_scope(|scope| async move {
-                let local_sibling = scope.spawn_local(pending(&l));
-                let send_sibling = scope.spawn(pending(&l));
+                let local_sibling = scope.spawn_local(l.pending());
+                let send_sibling = scope.spawn(l.pending());
                 l.reaches(2).await;
                 f.set(failing.spawn(&scope, fails(Failing::Err, "boom")).id())
                     .unwrap();
@@ -1445,7 +1387,7 @@ async fn local_tasks_work_on_a_multi_thread_runtime() {
                 Res::Ok(*same)
             });
             assert!(local.await?, "a local task ran on another thread");
-            let sibling = scope.spawn_local(pending(&l));
+            let sibling = scope.spawn_local(l.pending());
             let (tx, rx) = oneshot::channel::<()>();
             scope.spawn(move |_| async move {
                 rx.await.ok();

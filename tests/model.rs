@@ -75,6 +75,7 @@ use async_scope::{
 use proptest::prelude::*;
 
 mod common;
+use common::{panic_text, Live};
 use tokio::time::Instant;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -2430,29 +2431,6 @@ fn engine_matches_model() {
 // Regressions found by this file (engine bugs: ignored until fixed)
 // ============================================================================
 
-/// A drop guard that counts itself live and can take its time to drop.
-struct Live {
-    count: Arc<AtomicUsize>,
-    slow: Duration,
-}
-
-impl Live {
-    fn new(count: &Arc<AtomicUsize>, slow: Duration) -> Live {
-        count.fetch_add(1, Ordering::SeqCst);
-        Live {
-            count: count.clone(),
-            slow,
-        }
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        std::thread::sleep(self.slow);
-        self.count.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Bug A (guarantee 1). `TaskFuture`'s `PinnedDrop` calls `task_ended()`
 /// before the task's own future (a field) is dropped, so on a multi-thread
 /// runtime `run` can return while an aborted task's destructor is still
@@ -2465,11 +2443,11 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = Live::default();
         let count = live.clone();
         let result = async_scope::with_scope(|scope| async move {
             scope.spawn(move |_| async move {
-                let _guard = Live::new(&count, Duration::from_millis(200));
+                let _guard = count.hold_slowly(Duration::from_millis(200));
                 std::future::pending::<()>().await;
                 Ok::<_, BoxError>(())
             });
@@ -2480,7 +2458,7 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
         .await;
         assert!(result.is_err());
         assert_eq!(
-            live.load(Ordering::SeqCst),
+            live.count(),
             0,
             "the scope returned while its task's destructor was still running"
         );
@@ -2498,7 +2476,7 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
 fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
     let rt = runtime();
     rt.block_on(async {
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = Live::default();
         let count = live.clone();
         let seen = live.clone();
         // The outer scope runs in a task, as any nested scope does.
@@ -2507,7 +2485,7 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
                 scope.spawn(move |_| async move {
                     async_scope::with_scope(|inner| async move {
                         inner.spawn(move |_| async move {
-                            let _guard = Live::new(&count, Duration::ZERO);
+                            let _guard = count.hold();
                             std::future::pending::<()>().await;
                             Ok::<_, BoxError>(())
                         });
@@ -2521,7 +2499,7 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
             })
             .await;
             assert!(result.is_err());
-            seen.load(Ordering::SeqCst)
+            seen.count()
         })
         .await
         .unwrap();
@@ -2685,14 +2663,6 @@ fn paused<F: Future>(fut: F) -> F::Output {
     runtime().block_on(fut)
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 /// A guard whose destructor panics.
 struct PanicOnDrop;
 
@@ -2824,7 +2794,7 @@ fn bad_input_panicking_handler_is_removed_and_the_next_one_takes_over() {
 #[test]
 fn bad_input_panicking_body_joins_tasks_then_panics() {
     common::quiet_panics("model:");
-    let live = Arc::new(AtomicUsize::new(0));
+    let live = Live::default();
     let count = live.clone();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         paused(async move {
@@ -2832,7 +2802,7 @@ fn bad_input_panicking_body_joins_tasks_then_panics() {
                 .grace(ms(50))
                 .run(|scope| async move {
                     scope.spawn(move |signal| async move {
-                        let _guard = Live::new(&count, Duration::ZERO);
+                        let _guard = count.hold();
                         signal.cancelled().await;
                         tokio::time::sleep(ms(10)).await; // uses its grace period
                         Ok::<_, BoxError>(())
@@ -2846,7 +2816,7 @@ fn bad_input_panicking_body_joins_tasks_then_panics() {
         })
     }));
     assert_eq!(panic_text(&*result.unwrap_err()), "model: body panics");
-    assert_eq!(live.load(Ordering::SeqCst), 0, "the task was joined first");
+    assert_eq!(live.count(), 0, "the task was joined first");
 }
 
 /// A `Scope` handle used after its scope ended: spawns are refused without

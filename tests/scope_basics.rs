@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, settle, Flag, Live, Res};
+use common::{guard, panic_text, settle, Flag, Live, Res};
 
 // === helpers ===
 
@@ -40,14 +40,6 @@ async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>
         },
     )
     .await
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, PartialEq)]

@@ -14,6 +14,9 @@ use async_scope::{BoxError, CancellationToken, OptionalHandle, Scope, TaskHandle
 
 pub type Res<T = ()> = Result<T, BoxError>;
 
+/// The future of a task (`Send`, so that every spawner can run it).
+pub type Task<T = ()> = std::pin::Pin<Box<dyn Future<Output = Res<T>> + Send>>;
+
 /// Awaits a test's body, failing instead of hanging if it never ends: time is
 /// paused, so the hour passes as soon as nothing else can run.
 pub async fn guard<F: Future>(body: F) -> F::Output {
@@ -91,6 +94,62 @@ impl Live {
             token: token.cloned(),
             cancelled_at_drop: cancelled_at_drop.cloned(),
             slow,
+        }
+    }
+
+    /// A task that never ends by itself, holding a [`watch`](Self::watch) probe.
+    pub fn pending(&self) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+        let live = self.clone();
+        move |token| {
+            Box::pin(async move {
+                let _probe = live.watch(&token);
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        }
+    }
+
+    /// A task that ignores its token and sleeps an hour, holding a
+    /// [`watch`](Self::watch) probe.
+    pub fn stubborn(&self) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+        let live = self.clone();
+        move |token| {
+            Box::pin(async move {
+                let _probe = live.watch(&token);
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            })
+        }
+    }
+
+    /// A task that is always runnable: it counts a poll and yields, forever.
+    pub fn busy(&self) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+        let live = self.clone();
+        move |token| {
+            Box::pin(async move {
+                let _probe = live.watch(&token);
+                loop {
+                    live.poll();
+                    tokio::task::yield_now().await;
+                }
+            })
+        }
+    }
+
+    /// A task that counts a poll each time `notify` wakes it, forever.
+    pub fn woken_by(
+        &self,
+        notify: &Arc<tokio::sync::Notify>,
+    ) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+        let (live, notify) = (self.clone(), notify.clone());
+        move |token| {
+            Box::pin(async move {
+                let _probe = live.watch(&token);
+                loop {
+                    live.poll();
+                    notify.notified().await;
+                }
+            })
         }
     }
 
