@@ -231,8 +231,9 @@ async fn cancel_failure_refuses_later_spawns() {
     guard(async move {
         let called = Flag::default();
         let c = called.clone();
-        let _ = with_scope(|scope| async move {
-            let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+        let err = with_scope(|scope| async move {
+            let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+            assert!(matches!(failed, Err(TaskError::Failed(_))));
             assert!(scope.is_cancelled());
             let late = scope.spawn(move |_| {
                 c.set();
@@ -241,7 +242,9 @@ async fn cancel_failure_refuses_later_spawns() {
             assert!(matches!(late.await, Err(TaskError::Cancelled)));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
         assert!(!called.get());
     })
     .await;

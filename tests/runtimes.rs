@@ -187,7 +187,7 @@ async fn nested_scopes_in_tasks_follow_parent_cancel() {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let started = Arc::new(tokio::sync::Barrier::new(9));
     let (r, s) = (reasons.clone(), started.clone());
-    let _ = Scope::builder()
+    let err = Scope::builder()
         .grace(std::time::Duration::from_secs(60))
         .run(|scope| async move {
             for _ in 0..8 {
@@ -209,7 +209,9 @@ async fn nested_scopes_in_tasks_follow_parent_cancel() {
             scope.cancel();
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     assert_eq!(*reasons.lock().unwrap(), [true; 8]);
 }
 

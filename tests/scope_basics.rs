@@ -187,11 +187,13 @@ async fn body_err_refuses_later_spawns() {
         let called = Flag::default();
         let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
         let k = keep.clone();
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             *k.lock().unwrap() = Some(scope.clone());
             Err::<(), _>("no")
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
         let scope = keep.lock().unwrap().take().unwrap();
         let c = called.clone();
         let late = scope.spawn(move |_| {
@@ -498,13 +500,15 @@ async fn wait_for_completion_errs_when_the_scope_has_failed() {
 #[tokio::test(start_paused = true)]
 async fn wait_for_completion_errs_when_the_scope_was_cancelled() {
     guard(async move {
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             scope.cancel();
             let err = scope.wait_for_completion().await.unwrap_err();
             assert!(matches!(err.reason(), Reason::Cancelled));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }
