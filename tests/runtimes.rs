@@ -15,7 +15,7 @@ use async_scope::{with_scope, Policy, Reason, Scope, TaskError};
 
 mod common;
 
-use common::{panic_text, Res};
+use common::{guard_for, panic_text, Res};
 
 // === helpers ===
 
@@ -398,7 +398,7 @@ fn runtime_block_on_runs_a_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_future_is_send_and_runs_in_tokio_spawn() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 tokio::spawn(with_scope(move |scope| async move {
@@ -412,8 +412,7 @@ async fn a_scope_future_is_send_and_runs_in_tokio_spawn() {
         }
         assert_eq!(total, 56);
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]

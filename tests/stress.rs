@@ -404,7 +404,7 @@ async fn round(seed: u64) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_tasks_across_nested_scopes_leak_nothing_and_lose_no_failure() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         common::quiet_panics(PREFIX);
         let mut tasks = 0;
         let mut failures = 0;
@@ -416,6 +416,5 @@ async fn thousands_of_tasks_across_nested_scopes_leak_nothing_and_lose_no_failur
         assert!(tasks >= 2000, "only {tasks} tasks ran");
         assert!(failures >= 100, "only {failures} failures");
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }
