@@ -171,7 +171,7 @@ async fn scope_cancel_refuses_later_spawns_without_calling_the_closure() {
     guard(async move {
         let called = Arc::new(AtomicUsize::new(0));
         let c = called.clone();
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             scope.cancel();
             let c1 = c.clone();
             let normal = scope.spawn(move |_| {
@@ -194,7 +194,9 @@ async fn scope_cancel_refuses_later_spawns_without_calling_the_closure() {
             // Also from inside a task that outlives the cancellation (grace below).
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert_eq!(called.load(SeqCst), 0);
     })
     .await;
@@ -205,7 +207,7 @@ async fn scope_cancel_refuses_spawns_from_tasks_in_their_grace_period() {
     guard(async move {
         let called = Flag::default();
         let c = called.clone();
-        let _ = Scope::builder()
+        let err = Scope::builder()
             .grace(Duration::from_secs(1))
             .run(|scope| async move {
                 let spawner = scope.spawn(move |token| async move {
@@ -221,7 +223,9 @@ async fn scope_cancel_refuses_spawns_from_tasks_in_their_grace_period() {
                 assert!(spawner.await?);
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert!(!called.get());
     })
     .await;
@@ -235,7 +239,7 @@ async fn cancelled_task_is_aborted_at_once_without_grace() {
         let live = Live::default();
         let cancelled = Flag::default();
         let (l, c) = (live.clone(), cancelled.clone());
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             let h = scope.spawn(stubborn(&l, &c));
             settle().await;
             let start = Instant::now();
@@ -245,7 +249,9 @@ async fn cancelled_task_is_aborted_at_once_without_grace() {
             assert_eq!(l.count(), 0, "the aborted task's destructors have not run");
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert!(
             cancelled.get(),
             "the token was not cancelled before the abort"
@@ -302,7 +308,7 @@ async fn grace_period_applies_to_every_cancelled_task_at_once() {
         let cancelled = Flag::default();
         let (l, c) = (live.clone(), cancelled.clone());
         let start = Instant::now();
-        let _ = Scope::builder()
+        let err = Scope::builder()
             .grace(Duration::from_millis(100))
             .run(|scope| async move {
                 for _ in 0..5 {
@@ -312,7 +318,9 @@ async fn grace_period_applies_to_every_cancelled_task_at_once() {
                 scope.cancel();
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert_eq!(start.elapsed(), Duration::from_millis(100));
         assert_eq!(live.count(), 0);
     })
@@ -345,7 +353,7 @@ async fn task_ending_ok_during_grace_yields_ok() {
 #[tokio::test(start_paused = true)]
 async fn optional_task_ending_ok_during_grace_yields_some() {
     guard(async move {
-        let _ = Scope::builder()
+        let err = Scope::builder()
             .grace(Duration::from_millis(100))
             .run(|scope| async move {
                 let h = scope.spawn_optional(|token| async move {
@@ -357,7 +365,9 @@ async fn optional_task_ending_ok_during_grace_yields_some() {
                 assert_eq!(h.await, Some(3));
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }
@@ -368,7 +378,7 @@ async fn destructors_of_an_aborted_task_run() {
         let live = Live::default();
         let cancelled = Flag::default();
         let (l, c) = (live.clone(), cancelled.clone());
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             for _ in 0..10 {
                 let (l, c) = (l.clone(), c.clone());
                 scope.spawn(move |token| async move {
@@ -386,7 +396,9 @@ async fn destructors_of_an_aborted_task_run() {
             scope.cancel();
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert_eq!(live.count(), 0);
         assert!(cancelled.get());
     })
@@ -588,7 +600,7 @@ async fn task_handle_cancel_runs_the_task_destructors() {
             settle().await;
             assert_eq!(l.count(), 1);
             h.cancel();
-            let _ = h.await;
+            assert!(matches!(h.await, Err(TaskError::Cancelled)));
             assert_eq!(l.count(), 0);
             Res::Ok(())
         })
@@ -647,7 +659,7 @@ async fn body_sees_cancellation_through_handles_at_once() {
         let live = Live::default();
         let cancelled = Flag::default();
         let (l, c) = (live.clone(), cancelled.clone());
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             let handles: Vec<_> = (0..3).map(|_| scope.spawn(stubborn(&l, &c))).collect();
             settle().await;
             let start = Instant::now();
@@ -658,7 +670,9 @@ async fn body_sees_cancellation_through_handles_at_once() {
             assert_eq!(start.elapsed(), Duration::ZERO);
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
     })
     .await;
 }
@@ -666,7 +680,7 @@ async fn body_sees_cancellation_through_handles_at_once() {
 #[tokio::test(start_paused = true)]
 async fn body_sees_cancellation_through_is_cancelled_and_signal() {
     guard(async move {
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             let signal = scope.signal();
             assert!(!scope.is_cancelled());
             assert!(!signal.is_cancelled());
@@ -680,7 +694,9 @@ async fn body_sees_cancellation_through_is_cancelled_and_signal() {
             assert!(scope.signal().is_cancelled());
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }
@@ -690,12 +706,14 @@ async fn body_sees_cancellation_through_is_cancelled_and_signal() {
 #[tokio::test(start_paused = true)]
 async fn is_cancelled_after_explicit_cancel() {
     guard(async move {
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             scope.cancel();
             assert!(scope.is_cancelled());
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }
@@ -703,16 +721,23 @@ async fn is_cancelled_after_explicit_cancel() {
 #[tokio::test(start_paused = true)]
 async fn is_cancelled_after_ancestor_cancel() {
     guard(async move {
-        let _ = with_scope(|outer| async move {
-            let _ = with_scope(|inner| async move {
+        let err = with_scope(|outer| async move {
+            let inner_err = with_scope(|inner| async move {
                 outer.cancel();
                 assert!(inner.is_cancelled());
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(inner_err.reason(), Reason::Cancelled),
+                "{inner_err}"
+            );
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }
@@ -720,20 +745,29 @@ async fn is_cancelled_after_ancestor_cancel() {
 #[tokio::test(start_paused = true)]
 async fn is_cancelled_after_failure() {
     guard(async move {
-        let _ = with_scope(|scope| async move {
-            let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+        let err = with_scope(|scope| async move {
+            let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+            assert!(matches!(failed, Err(TaskError::Failed(_))));
             assert!(scope.is_cancelled());
             Res::Ok(())
         })
-        .await;
-        let _ = with_scope(|scope| async move {
-            let _ = scope
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+        let err = with_scope(|scope| async move {
+            let failed = scope
                 .spawn_critical(|_| async { Err::<(), _>("boom") })
                 .await;
+            assert!(matches!(failed, Err(TaskError::Failed(_))));
             assert!(scope.is_cancelled());
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err.reason(), Reason::CriticalTaskFailed(_)),
+            "{err}"
+        );
     })
     .await;
 }
@@ -744,10 +778,12 @@ async fn is_cancelled_false_after_supervised_and_optional_failures() {
         Scope::builder()
             .policy(Policy::Supervise)
             .run(|scope| async move {
-                let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-                let _ = scope
+                let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+                assert!(matches!(failed, Err(TaskError::Failed(_))));
+                let optional = scope
                     .spawn_optional(|_| async { Err::<(), _>("boom") })
                     .await;
+                assert_eq!(optional, None);
                 assert!(!scope.is_cancelled());
                 Res::Ok(())
             })
@@ -760,7 +796,7 @@ async fn is_cancelled_false_after_supervised_and_optional_failures() {
 #[tokio::test(start_paused = true)]
 async fn is_cancelled_after_timeout() {
     guard(async move {
-        let _ = Scope::builder()
+        let err = Scope::builder()
             .timeout(Duration::from_secs(1))
             .run(|scope| async move {
                 assert!(!scope.is_cancelled());
@@ -768,7 +804,9 @@ async fn is_cancelled_after_timeout() {
                 assert!(scope.is_cancelled());
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TimedOut), "{err}");
     })
     .await;
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, settle, Res};
+use common::{guard, guard_for, settle, Res};
 
 // === helpers ===
 
@@ -133,7 +133,7 @@ async fn waiting_tasks_start_in_spawn_order_on_current_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_tasks_start_in_spawn_order_on_multi_thread() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         let board = Board::default();
         let b = board.clone();
         limited(1)
@@ -148,14 +148,13 @@ async fn waiting_tasks_start_in_spawn_order_on_multi_thread() {
         assert_eq!(board.started(), (0..300).collect::<Vec<_>>());
         assert_eq!(board.max_running(), 1);
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrency_holds_on_multi_thread() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         let board = Board::default();
         let b = board.clone();
         limited(3)
@@ -174,8 +173,7 @@ async fn max_concurrency_holds_on_multi_thread() {
         );
         assert_eq!(board.started().len(), 500);
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }
 
 #[test]

@@ -38,10 +38,11 @@
 //! The engine's behaviour is only determined up to the order in which Tokio
 //! polls things that become ready at the same instant. The model therefore:
 //!
-//! - rejects a scenario (`prop_assume!`) when timers of two different owners
-//!   fire at the same virtual instant (a task's sleep, a scope's timeout, grace
-//!   period, body step or drop): with delays drawn from a wide range this is
-//!   rare, and shrinking simply skips such simplifications;
+//! - rejects a scenario (`TestCaseError::reject`) when timers of two
+//!   different owners fire at the same virtual instant (a task's sleep, a
+//!   scope's timeout, grace period, body step or drop): with delays drawn from
+//!   a wide range this is rare, and shrinking simply skips such
+//!   simplifications;
 //! - runs itself under [`SCHEDULES`] different orders of the things that are
 //!   ready at one instant (FIFO, LIFO, then random picks) and rejects the
 //!   scenario when the predictions differ, i.e. when the outcome would depend
@@ -49,14 +50,19 @@
 //!   instant with another failure that reaches it;
 //! - compares failures that happen at the same instant as a multiset.
 //!
-//! It also skips the scenarios that would expose engine bug C (see
-//! [`ENGINE_BUG_NESTED_ABORT`]) until that bug is fixed.
-//!
 //! `PROPTEST_CASES` sets the number of cases (default [`DEFAULT_CASES`]);
 //! `cargo test --test model -- --nocapture` prints the figures of a run.
 //! `MODEL_STRICT=1` also requires that no task's destructor is still pending
-//! when an enclosing scope's `run` returns: engine bugs A and B make that fail
-//! today (see the ignored regression tests below).
+//! when an enclosing scope's `run` returns (engine bugs A and B broke that;
+//! both are fixed).
+//!
+//! # Regressions
+//!
+//! After the property test come regression tests for the engine bugs this
+//! file found (A to D, see docs/RELIABILITY.md), then the bad-input cases of
+//! guarantee 4, which end with bug F's regression test. Every bug is fixed and
+//! every test runs by default: none is ignored, and the model skips no
+//! scenario for a known bug.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -75,6 +81,7 @@ use async_scope::{
 use proptest::prelude::*;
 
 mod common;
+use common::{panic_text, Live};
 use tokio::time::Instant;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -84,12 +91,6 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 const WATCHDOG: u64 = 10_000_000_000;
 /// How many orders of same-instant events the model tries.
 const SCHEDULES: u64 = 16;
-/// Engine bug found by this test: a scope with no grace period that is
-/// cancelled by an ancestor aborts its tasks only when its own run loop is next
-/// polled; until then its tasks can be polled and see their signal (they should
-/// be aborted at their next `.await`). While `true`, the model skips the
-/// scenarios that could expose it; set to `false` once the engine is fixed.
-const ENGINE_BUG_NESTED_ABORT: bool = false;
 /// Default number of generated cases (`PROPTEST_CASES` overrides).
 const DEFAULT_CASES: u32 = 2000;
 
@@ -599,9 +600,6 @@ struct Model<'f> {
     scopes: Vec<MScope>,
     tasks: Vec<MTask>,
     handlers: Vec<MHandler>,
-    /// The scenario would expose a known engine bug (see `ENGINE_BUG_NESTED_ABORT`).
-    known_bug: Option<String>,
-    skip_known_bug: bool,
 }
 
 fn outcome_result(o: Outcome) -> TRes {
@@ -613,9 +611,8 @@ fn outcome_result(o: Outcome) -> TRes {
 }
 
 impl<'f> Model<'f> {
-    fn new(flat: &'f Flat, seed: u64, skip_known_bug: bool) -> Self {
+    fn new(flat: &'f Flat, seed: u64) -> Self {
         Model {
-            skip_known_bug,
             flat,
             now: 0,
             timers: BTreeMap::new(),
@@ -671,19 +668,14 @@ impl<'f> Model<'f> {
                     arrivals: Vec::new(),
                 })
                 .collect(),
-            known_bug: None,
         }
     }
 
     /// Predicts the scenario, or says it is timing-dependent.
     fn predict(flat: &Flat) -> Result<Prediction, Ambiguous> {
-        Model::predict_with(flat, ENGINE_BUG_NESTED_ABORT)
-    }
-
-    fn predict_with(flat: &Flat, skip_known_bug: bool) -> Result<Prediction, Ambiguous> {
-        let first = Model::new(flat, 0, skip_known_bug).simulate()?;
+        let first = Model::new(flat, 0).simulate()?;
         for seed in 1..SCHEDULES {
-            let other = Model::new(flat, seed, skip_known_bug).simulate()?;
+            let other = Model::new(flat, seed).simulate()?;
             if other != first {
                 return Err(Ambiguous(format!(
                     "the outcome depends on the order of same-instant events (schedule {seed})"
@@ -729,9 +721,6 @@ impl<'f> Model<'f> {
                 scope.started.is_none() || scope.fate != Fate::NotStarted,
                 "model bug: scope s{s} never finished"
             );
-        }
-        if let Some(why) = &self.known_bug {
-            return Err(Ambiguous(format!("known engine bug: {why}")));
         }
         for (h, handler) in self.handlers.iter().enumerate() {
             if let Some((at, _)) = handler.panicked_on {
@@ -1078,31 +1067,6 @@ impl<'f> Model<'f> {
     fn cancel_token(&mut self, s: usize) {
         if self.scopes[s].token {
             return;
-        }
-        if self.flat.scopes[s].grace == 0 && self.skip_known_bug && self.known_bug.is_none() {
-            // An ancestor's cancellation reaches this scope's tasks before its
-            // run loop aborts them (see `regression_nested_scope_without_grace_aborts_at_once`):
-            // a task that would run code on its signal, or was not polled yet,
-            // may run meanwhile. Such scenarios are skipped until that is fixed.
-            let exposed = self.flat.scopes[s].tasks.iter().any(|&t| {
-                let reacts = match self.flat.tasks[t].behavior {
-                    FBehavior::Finish { on_signal, .. }
-                    | FBehavior::Spawner { on_signal, .. }
-                    | FBehavior::Hang { on_signal } => on_signal.is_some(),
-                    // Its nested scope's run loop wakes up on the signal.
-                    FBehavior::Nested(n) => self.alive(n),
-                    FBehavior::Canceller { .. } | FBehavior::TokenCanceller { .. } => false,
-                };
-                match self.tasks[t].state {
-                    TState::Pending => true,
-                    TState::Running => reacts,
-                    _ => false,
-                }
-            });
-            let from_ancestor = self.scopes[s].reason.is_none();
-            if exposed && from_ancestor {
-                self.known_bug = Some(format!("s{s} cancelled from above at {}", self.now));
-            }
         }
         self.scopes[s].token = true;
         self.scopes[s].closed = true;
@@ -2173,10 +2137,9 @@ fn strict_from_env() -> bool {
 }
 
 /// Runs one named scenario and panics with the differences, if any.
-/// `skip_known_bug`: whether to honour `ENGINE_BUG_NESTED_ABORT`.
-fn assert_model(spec: &ScopeSpec, skip_known_bug: bool) {
+fn assert_model(spec: &ScopeSpec) {
     let flat = Flat::new(spec);
-    let want = match Model::predict_with(&flat, skip_known_bug) {
+    let want = match Model::predict(&flat) {
         Ok(p) => p,
         Err(Ambiguous(why)) => panic!("the scenario is timing-dependent: {why}"),
     };
@@ -2339,7 +2302,6 @@ struct Stats {
     skipped_ties: usize,
     skipped_order: usize,
     skipped_handler: usize,
-    skipped_known_bug: usize,
     scopes: usize,
     tasks: usize,
     root_fates: BTreeMap<String, usize>,
@@ -2394,9 +2356,7 @@ fn check_counted(spec: &ScopeSpec, strict: bool, stats: &Mutex<Stats>) -> Result
         Ok(p) => p,
         Err(Ambiguous(why)) => {
             let mut stats = stats.lock().unwrap();
-            if why.contains("known engine bug") {
-                stats.skipped_known_bug += 1;
-            } else if why.contains("timers") {
+            if why.contains("timers") {
                 stats.skipped_ties += 1;
             } else if why.contains("handler") {
                 stats.skipped_handler += 1;
@@ -2444,31 +2404,8 @@ fn engine_matches_model() {
 }
 
 // ============================================================================
-// Regressions found by this file (engine bugs: ignored until fixed)
+// Regressions found by this file (engine bugs, all fixed: these guard them)
 // ============================================================================
-
-/// A drop guard that counts itself live and can take its time to drop.
-struct Live {
-    count: Arc<AtomicUsize>,
-    slow: Duration,
-}
-
-impl Live {
-    fn new(count: &Arc<AtomicUsize>, slow: Duration) -> Live {
-        count.fetch_add(1, Ordering::SeqCst);
-        Live {
-            count: count.clone(),
-            slow,
-        }
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        std::thread::sleep(self.slow);
-        self.count.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Bug A (guarantee 1). `TaskFuture`'s `PinnedDrop` calls `task_ended()`
 /// before the task's own future (a field) is dropped, so on a multi-thread
@@ -2482,11 +2419,11 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = Live::default();
         let count = live.clone();
         let result = async_scope::with_scope(|scope| async move {
             scope.spawn(move |_| async move {
-                let _guard = Live::new(&count, Duration::from_millis(200));
+                let _guard = count.hold_slowly(Duration::from_millis(200));
                 std::future::pending::<()>().await;
                 Ok::<_, BoxError>(())
             });
@@ -2497,7 +2434,7 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
         .await;
         assert!(result.is_err());
         assert_eq!(
-            live.load(Ordering::SeqCst),
+            live.count(),
             0,
             "the scope returned while its task's destructor was still running"
         );
@@ -2515,7 +2452,7 @@ fn regression_scope_returns_only_after_aborted_task_destructors_ran() {
 fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
     let rt = runtime();
     rt.block_on(async {
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = Live::default();
         let count = live.clone();
         let seen = live.clone();
         // The outer scope runs in a task, as any nested scope does.
@@ -2524,7 +2461,7 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
                 scope.spawn(move |_| async move {
                     async_scope::with_scope(|inner| async move {
                         inner.spawn(move |_| async move {
-                            let _guard = Live::new(&count, Duration::ZERO);
+                            let _guard = count.hold();
                             std::future::pending::<()>().await;
                             Ok::<_, BoxError>(())
                         });
@@ -2538,7 +2475,7 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
             })
             .await;
             assert!(result.is_err());
-            seen.load(Ordering::SeqCst)
+            seen.count()
         })
         .await
         .unwrap();
@@ -2553,8 +2490,9 @@ fn regression_scope_waits_for_tasks_of_scopes_nested_in_aborted_tasks() {
 /// period that is cancelled by an ancestor aborts its tasks only when its own
 /// run loop is next polled; until then a task can run past the `.await` on its
 /// signal (here it returns an error, recorded as a failure of the nested
-/// scope), though it should be aborted at that `.await`. Found by `engine_matches_model`; the model skips
-/// the scenarios that expose it while `ENGINE_BUG_NESTED_ABORT` is `true`.
+/// scope), though it should be aborted at that `.await`. Found by
+/// `engine_matches_model`, which skipped the scenarios that exposed it until
+/// the fix (`f50ad24`).
 #[test]
 fn regression_nested_scope_without_grace_aborts_at_once() {
     let rt = runtime();
@@ -2595,10 +2533,10 @@ fn regression_nested_scope_without_grace_aborts_at_once() {
     });
 }
 
-/// Bug C as `engine_matches_model` shrank it (with `ENGINE_BUG_NESTED_ABORT`
-/// set to `false`): the root's body awaits a scope (policy Cancel) whose task
-/// fails at 19027 ms; that scope's body awaits another scope (no grace period)
-/// whose task waits for its signal and must be aborted at once, not end `Ok`.
+/// Bug C as `engine_matches_model` shrank it: the root's body awaits a scope
+/// (policy Cancel) whose task fails at 19027 ms; that scope's body awaits
+/// another scope (no grace period) whose task waits for its signal and must
+/// be aborted at once, not end `Ok`.
 #[test]
 fn regression_model_nested_scope_without_grace() {
     let leaf = |after, outcome, on_signal| TaskSpec {
@@ -2642,7 +2580,7 @@ fn regression_model_nested_scope_without_grace() {
             scope: Box::new(middle),
         }),
     );
-    assert_model(&root, false);
+    assert_model(&root);
 }
 
 /// Bug D (guarantees 2–3), fixed in c83afdf. `Inner::report` recorded a
@@ -2700,14 +2638,6 @@ fn regression_reason_is_the_first_recorded_failure() {
 /// Runs `fut` on a paused current-thread runtime.
 fn paused<F: Future>(fut: F) -> F::Output {
     runtime().block_on(fut)
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 /// A guard whose destructor panics.
@@ -2841,7 +2771,7 @@ fn bad_input_panicking_handler_is_removed_and_the_next_one_takes_over() {
 #[test]
 fn bad_input_panicking_body_joins_tasks_then_panics() {
     common::quiet_panics("model:");
-    let live = Arc::new(AtomicUsize::new(0));
+    let live = Live::default();
     let count = live.clone();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         paused(async move {
@@ -2849,7 +2779,7 @@ fn bad_input_panicking_body_joins_tasks_then_panics() {
                 .grace(ms(50))
                 .run(|scope| async move {
                     scope.spawn(move |signal| async move {
-                        let _guard = Live::new(&count, Duration::ZERO);
+                        let _guard = count.hold();
                         signal.cancelled().await;
                         tokio::time::sleep(ms(10)).await; // uses its grace period
                         Ok::<_, BoxError>(())
@@ -2863,7 +2793,7 @@ fn bad_input_panicking_body_joins_tasks_then_panics() {
         })
     }));
     assert_eq!(panic_text(&*result.unwrap_err()), "model: body panics");
-    assert_eq!(live.load(Ordering::SeqCst), 0, "the task was joined first");
+    assert_eq!(live.count(), 0, "the task was joined first");
 }
 
 /// A `Scope` handle used after its scope ended: spawns are refused without

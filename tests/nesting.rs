@@ -93,7 +93,7 @@ async fn scope_started_in_task_is_a_child() {
     guard(async move {
         let nested_reason = slot::<String>();
         let n = nested_reason.clone();
-        let _ = Scope::builder()
+        let err = Scope::builder()
             .grace(Duration::from_secs(1))
             .run(|scope| async move {
                 let (ready_tx, ready_rx) = oneshot::channel::<()>();
@@ -117,7 +117,9 @@ async fn scope_started_in_task_is_a_child() {
                 scope.cancel();
                 Res::Ok(())
             })
-            .await;
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert_eq!(nested_reason.lock().unwrap().as_deref(), Some("Cancelled"));
     })
     .await;
@@ -219,7 +221,7 @@ async fn child_started_after_parent_cancel_is_cancelled() {
     guard(async move {
         let called = Flag::default();
         let c = called.clone();
-        let _ = with_scope(|outer| async move {
+        let err = with_scope(|outer| async move {
             outer.cancel();
             let nested = with_scope(|inner| async move {
                 assert!(inner.is_cancelled());
@@ -234,7 +236,9 @@ async fn child_started_after_parent_cancel_is_cancelled() {
             assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert!(!called.get());
     })
     .await;
@@ -268,7 +272,7 @@ async fn parent_failure_cancels_child_with_reason_cancelled() {
 #[tokio::test(start_paused = true)]
 async fn child_timeout_still_reports_cancelled_when_parent_cancelled_first() {
     guard(async move {
-        let _ = with_scope(|outer| async move {
+        let err = with_scope(|outer| async move {
             let nested = Scope::builder()
                 .timeout(Duration::from_secs(1))
                 .run(|inner| async move {
@@ -281,7 +285,9 @@ async fn child_timeout_still_reports_cancelled_when_parent_cancelled_first() {
             assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }

@@ -1043,14 +1043,16 @@ async fn ended_nested_scopes_are_left_out() {
         // Ended, with a handle kept: ok, and failed.
         let ended_ok = with_scope(|s| async move { Ok::<_, io::Error>(s) }).await?;
         let failed = slot();
-        let _ = with_scope(|s| {
+        let err = with_scope(|s| {
             let failed = failed.clone();
             async move {
                 put(&failed, s);
                 Err::<(), _>("nope")
             }
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
         let ended_failed = take(&failed);
         // A task that ran a nested scope to its end and goes on.
         let ran = slot();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_scope::{with_scope, CancellationToken, Reason, Scope, ScopeError, TaskError, TaskKind};
 
 mod common;
-use common::{guard, settle, Flag, Live, Res};
+use common::{guard, guard_for, settle, Flag, Live, Res};
 
 // === helpers ===
 
@@ -231,8 +231,9 @@ async fn cancel_failure_refuses_later_spawns() {
     guard(async move {
         let called = Flag::default();
         let c = called.clone();
-        let _ = with_scope(|scope| async move {
-            let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+        let err = with_scope(|scope| async move {
+            let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
+            assert!(matches!(failed, Err(TaskError::Failed(_))));
             assert!(scope.is_cancelled());
             let late = scope.spawn(move |_| {
                 c.set();
@@ -241,7 +242,9 @@ async fn cancel_failure_refuses_later_spawns() {
             assert!(matches!(late.await, Err(TaskError::Cancelled)));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
         assert!(!called.get());
     })
     .await;
@@ -286,7 +289,7 @@ async fn cancel_success_of_every_task_is_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_reason_is_the_first_listed_failure_when_failures_race() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         // Two tasks on the two workers fail at the same instant, many times over.
         for round in 0..1000 {
             let arrived = Arc::new(AtomicUsize::new(0));
@@ -316,6 +319,5 @@ async fn cancel_reason_is_the_first_listed_failure_when_failures_race() {
             );
         }
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }

@@ -15,16 +15,9 @@ use async_scope::{with_scope, Policy, Reason, Scope, TaskError};
 
 mod common;
 
-use common::Res;
+use common::{guard_for, panic_text, Res};
 
 // === helpers ===
-
-/// Awaits a test's body, failing instead of hanging if it never ends.
-async fn guard<F: Future>(limit: std::time::Duration, body: F) -> F::Output {
-    tokio::time::timeout(limit, body)
-        .await
-        .expect("the test never ended: a scope or handle waited forever")
-}
 
 struct NoopWake;
 
@@ -39,14 +32,6 @@ fn poll_outside_runtime<F: Future>(fut: F) -> Poll<F::Output> {
     pin!(fut).poll(&mut cx)
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 /// Generates one test per runtime flavour from an `async fn` scenario.
 macro_rules! on_both_runtimes {
     ($($scenario:ident),* $(,)?) => {
@@ -55,7 +40,7 @@ macro_rules! on_both_runtimes {
                 #[tokio::test(flavor = "current_thread", start_paused = true)]
                 async fn $scenario() {
                     // Paused time: the hour passes as soon as the test is stuck.
-                    super::guard(std::time::Duration::from_secs(3600), super::$scenario()).await;
+                    crate::common::guard(super::$scenario()).await;
                 }
             )*
         }
@@ -63,7 +48,7 @@ macro_rules! on_both_runtimes {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::guard(std::time::Duration::from_secs(60), super::$scenario()).await;
+                    crate::common::guard_for(std::time::Duration::from_secs(60), super::$scenario()).await;
                 }
             )*
         }
@@ -202,7 +187,7 @@ async fn nested_scopes_in_tasks_follow_parent_cancel() {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let started = Arc::new(tokio::sync::Barrier::new(9));
     let (r, s) = (reasons.clone(), started.clone());
-    let _ = Scope::builder()
+    let err = Scope::builder()
         .grace(std::time::Duration::from_secs(60))
         .run(|scope| async move {
             for _ in 0..8 {
@@ -224,7 +209,9 @@ async fn nested_scopes_in_tasks_follow_parent_cancel() {
             scope.cancel();
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     assert_eq!(*reasons.lock().unwrap(), [true; 8]);
 }
 
@@ -411,7 +398,7 @@ fn runtime_block_on_runs_a_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_future_is_send_and_runs_in_tokio_spawn() {
     // Real time here: the limit only turns a hang into a failure.
-    tokio::time::timeout(std::time::Duration::from_secs(60), async move {
+    guard_for(std::time::Duration::from_secs(60), async move {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 tokio::spawn(with_scope(move |scope| async move {
@@ -425,8 +412,7 @@ async fn a_scope_future_is_send_and_runs_in_tokio_spawn() {
         }
         assert_eq!(total, 56);
     })
-    .await
-    .expect("the test never ended: a scope or handle waited forever");
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]

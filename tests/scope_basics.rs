@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, settle, Flag, Live, Res};
+use common::{guard, panic_text, settle, Flag, Live, Res};
 
 // === helpers ===
 
@@ -40,14 +40,6 @@ async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>
         },
     )
     .await
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, PartialEq)]
@@ -195,11 +187,13 @@ async fn body_err_refuses_later_spawns() {
         let called = Flag::default();
         let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
         let k = keep.clone();
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             *k.lock().unwrap() = Some(scope.clone());
             Err::<(), _>("no")
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
         let scope = keep.lock().unwrap().take().unwrap();
         let c = called.clone();
         let late = scope.spawn(move |_| {
@@ -506,13 +500,15 @@ async fn wait_for_completion_errs_when_the_scope_has_failed() {
 #[tokio::test(start_paused = true)]
 async fn wait_for_completion_errs_when_the_scope_was_cancelled() {
     guard(async move {
-        let _ = with_scope(|scope| async move {
+        let err = with_scope(|scope| async move {
             scope.cancel();
             let err = scope.wait_for_completion().await.unwrap_err();
             assert!(matches!(err.reason(), Reason::Cancelled));
             Res::Ok(())
         })
-        .await;
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
 }

@@ -463,16 +463,21 @@ async fn supervise_optional_panic_yields_none_and_is_reported() {
 async fn critical_failure_cancels_the_scope_at_once() {
     guard(async move {
         for policy in [Policy::Cancel, Policy::Supervise] {
-            let _ = Scope::builder()
+            let err = Scope::builder()
                 .policy(policy)
                 .run(|scope| async move {
                     let critical = scope.spawn_critical(|_| async { Err::<(), _>("boom") });
-                    let _ = critical.await;
+                    assert!(matches!(critical.await, Err(TaskError::Failed(_))));
                     // Observable as soon as the failure is: no later step needed.
                     assert!(scope.is_cancelled(), "{policy:?}");
                     Res::Ok(())
                 })
-                .await;
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err.reason(), Reason::CriticalTaskFailed(_)),
+                "{err}"
+            );
         }
     })
     .await;
