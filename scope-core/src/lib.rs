@@ -47,6 +47,7 @@
 //! | `scope/inner.rs` | a scope's state, its lock, admitting a task and counting it out |
 //! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task |
 //! | `scope/local.rs` | the `spawn_local` forms, for `!Send` tasks on a `LocalSet` |
+//! | `scope/reserve.rs` | backpressure: [`Scope::reserve`] a `max_concurrency` slot, then spawn into it ([`SpawnPermit`]) |
 //! | `scope/task_future.rs` | the future every task and body runs in: scope entered, panics caught, end counted |
 //! | `scope/failure.rs` | failure reporting: a task failed → `decide` → record and reason → the nearest error handler |
 //! | `scope/handler.rs` | an error handler, removed when it panics |
@@ -91,5 +92,5 @@ pub use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
 pub use crate::handle::{OptionalHandle, TaskHandle};
 pub use crate::ids::{ScopeId, TaskId};
 pub use crate::policy::{ParsePolicyError, Policy, TaskKind};
-pub use crate::scope::{with_scope, Scope, ScopeBuilder, TaskBuilder};
+pub use crate::scope::{with_scope, Scope, ScopeBuilder, SpawnPermit, TaskBuilder};
 pub use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};

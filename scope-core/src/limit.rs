@@ -23,7 +23,8 @@ struct SlotState {
     /// Slots nobody holds. Invariant: `free == 0` whenever `waiters` holds a live receiver.
     free: usize,
     /// Tasks waiting for a slot, in spawn order.
-    waiters: VecDeque<(TaskId, oneshot::Sender<()>)>,
+    /// Each waiter's task, or `None` for a reservation (`Scope::reserve`).
+    waiters: VecDeque<(Option<TaskId>, oneshot::Sender<()>)>,
 }
 
 /// One held slot, given back when dropped.
@@ -54,8 +55,9 @@ impl Slots {
         })
     }
 
-    /// Takes a slot for task `id`, or a place at the end of the queue.
-    pub(crate) fn start(self: &Arc<Self>, id: TaskId) -> Start {
+    /// Takes a slot for task `id` (or for a reservation, `None`), or a
+    /// place at the end of the queue.
+    pub(crate) fn start(self: &Arc<Self>, id: Option<TaskId>) -> Start {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.free > 0 {
             state.free -= 1;
@@ -90,7 +92,7 @@ impl Slots {
             .waiters
             .iter()
             .filter(|(_, waiter)| !waiter.is_closed())
-            .map(|(id, _)| *id)
+            .filter_map(|(id, _)| *id)
             .collect()
     }
 }

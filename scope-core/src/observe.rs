@@ -314,6 +314,15 @@ pub(crate) fn scope_cancelled(id: ScopeId, name: Option<&str>, span: &ScopeSpan,
     }
 }
 
+/// A scope was shut down (`Scope::shutdown`): cancelled, without failing.
+pub(crate) fn scope_shutdown(id: ScopeId, name: Option<&str>, span: &ScopeSpan) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(parent: &span.span, "scope shutting down");
+    if debug() {
+        line(format_args!("{} shutting down", ScopeLabel(id, name)));
+    }
+}
+
 /// A task ended without completing: cancelled, or aborted. `meta` looks
 /// its record up, only if someone listens.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]

@@ -9,6 +9,7 @@
 //! | `inner.rs` | `Inner` and `State`, the lock and its order, admitting a task and counting it out |
 //! | `spawn.rs` | a task's own token, its future (plain or guarded, grace), Tokio or `LocalSet` |
 //! | `local.rs` | the `spawn_local` forms, for `!Send` tasks |
+//! | `reserve.rs` | backpressure: reserving a `max_concurrency` slot, then spawning into it |
 //! | `task_future.rs` | the future a task and the body run in: the scope entered, panics caught, the end counted |
 //! | `failure.rs` | a task failed → `decide` → record and reason → the nearest error handler |
 //! | `handler.rs` | an error handler and its removal when it panics |
@@ -25,7 +26,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use self::inner::Inner;
 use self::spawn::TaskOptions;
@@ -42,6 +43,7 @@ mod handler;
 mod inner;
 mod local;
 mod nest;
+mod reserve;
 mod run;
 mod snapshot;
 mod spawn;
@@ -49,6 +51,7 @@ mod task_builder;
 mod task_future;
 
 pub use self::builder::ScopeBuilder;
+pub use self::reserve::SpawnPermit;
 pub use self::task_builder::TaskBuilder;
 
 thread_local! {
@@ -301,6 +304,52 @@ impl Scope {
             .spawn(TaskOptions::new(TaskKind::Normal, name), task)
     }
 
+    /// Runs a blocking closure on Tokio's blocking pool as a task of this
+    /// scope: policies, handlers, [`errors`](Self::errors) and joins treat it
+    /// as any task, and a panic in it is [`TaskError::Panicked`](crate::TaskError::Panicked).
+    ///
+    /// Tokio cannot abort a blocking closure once it runs: cancellation
+    /// cancels its token, which `task` should check, and the scope waits for
+    /// it (even when the scope's future is dropped, the enclosing scope does).
+    /// If the scope was cancelled or has ended, `task` is never called and the
+    /// handle yields `Cancelled`. It takes no
+    /// [`max_concurrency`](ScopeBuilder::max_concurrency) slot: the blocking
+    /// pool has its own limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let digest = scope.spawn_blocking(|signal| {
+    ///         let mut sum = 0u64;
+    ///         for chunk in 0..1_000u64 {
+    ///             if signal.is_cancelled() {
+    ///                 return Err("cancelled mid-way");
+    ///             }
+    ///             sum += chunk; // CPU-bound work
+    ///         }
+    ///         Ok(sum)
+    ///     });
+    ///     assert_eq!(digest.await?, 499_500);
+    ///     Ok::<_, async_scope::TaskError>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, T, E>(&self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.inner
+            .spawn_blocking(TaskOptions::new(TaskKind::Normal, None), task)
+    }
+
     /// Returns a builder for a task with options (a name), spawned by one of
     /// its `spawn` methods.
     ///
@@ -373,8 +422,69 @@ impl Scope {
         self.inner.fail(Reason::Cancelled);
     }
 
+    /// Shuts the scope down gracefully: as [`cancel`](Self::cancel) (every
+    /// task's token is cancelled at once, later spawns are refused, tasks
+    /// still running after the grace period are aborted, nested scopes are
+    /// shut down too), but it is not a failure. The scope ends `Ok` with its
+    /// body's value unless something else fails it (a failure under
+    /// [`Policy::Cancel`], a critical failure, the body's `Err`, its timeout).
+    /// The tasks it ends yield [`TaskError::Cancelled`](crate::TaskError::Cancelled),
+    /// which is not a failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// let served = Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .grace(Duration::from_secs(5))
+    ///     .run(|scope| async move {
+    ///         let connection = scope.spawn(|signal| async move {
+    ///             signal.cancelled().await; // finish the request in flight, then stop
+    ///             Ok::<_, std::io::Error>("said goodbye")
+    ///         });
+    ///         scope.shutdown();
+    ///         assert!(scope.is_cancelled());
+    ///         assert_eq!(connection.await.unwrap(), "said goodbye");
+    ///         Ok::<_, std::io::Error>(42)
+    ///     })
+    ///     .await
+    ///     .unwrap(); // a shutdown is not a failure
+    /// assert_eq!(served, 42);
+    /// # }
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Completes once the scope's signal is cancelled: by a cancel, a
+    /// shutdown, a failure, its timeout or an ancestor. It owns what it
+    /// needs, so it can stand in a `select!` without a temporary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let _ = async_scope::with_scope(|scope| async move {
+    ///     let stopped = scope.cancelled();
+    ///     scope.cancel();
+    ///     stopped.await; // ready at once
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await;
+    /// # }
+    /// ```
+    pub fn cancelled(&self) -> WaitForCancellationFutureOwned {
+        self.inner.token.clone().cancelled_owned()
+    }
+
     /// Returns `true` if the scope was cancelled: explicitly, by an ancestor,
-    /// by a failure or by its timeout. A scope that ended normally is not
+    /// by a failure, by its timeout, or shut down. A scope that ended normally is not
     /// cancelled (though it refuses new spawns).
     ///
     /// # Examples
@@ -501,13 +611,25 @@ impl Scope {
     }
 
     /// Returns every failure so far, of every kind, in the order they
-    /// happened. Cancellation is not a failure.
+    /// happened (only the most recent ones, with
+    /// [`retain_failures`](ScopeBuilder::retain_failures)). Cancellation is
+    /// not a failure.
     ///
     /// # Examples
     ///
     /// See [`Scope::wait_for_completion`].
     pub fn errors(&self) -> Vec<TaskFailure> {
         self.inner.failures()
+    }
+
+    /// Returns how many of the scope's tasks have failed so far, of every
+    /// kind, whether [`errors`](Self::errors) still holds them or not.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeBuilder::retain_failures`].
+    pub fn failure_count(&self) -> usize {
+        self.inner.failure_count()
     }
 }
 

@@ -47,6 +47,8 @@ pub enum ScopeState {
     Cancelled,
     /// Its body has ended; it waits for its last tasks (which may still spawn), or has ended.
     Closing,
+    /// Shut down ([`Scope::shutdown`](crate::Scope::shutdown)); waiting for its tasks to stop.
+    ShuttingDown,
 }
 
 /// A task's state at the time of a [`ScopeSnapshot`].
@@ -279,7 +281,7 @@ impl ScopeSnapshot {
     fn draw(&self, f: &mut fmt::Formatter<'_>, indent: &str) -> fmt::Result {
         match self.state {
             ScopeState::Running => {}
-            ScopeState::Cancelled => f.write_str("⊘ ")?,
+            ScopeState::Cancelled | ScopeState::ShuttingDown => f.write_str("⊘ ")?,
             ScopeState::Closing => f.write_str("✓ ")?,
         }
         write!(f, "scope {}", self.id)?;
@@ -292,6 +294,9 @@ impl ScopeSnapshot {
                 write!(f, " cancelled ({reason}), open for {}", Age(self.age))?;
             }
             (ScopeState::Closing, _) => write!(f, " body ended, open for {}", Age(self.age))?,
+            (ScopeState::ShuttingDown, _) => {
+                write!(f, " shutting down, open for {}", Age(self.age))?;
+            }
             _ => write!(f, " running for {}", Age(self.age))?,
         }
         let counts = [

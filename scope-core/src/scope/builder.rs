@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
 use super::inner::{Inner, State};
-use super::{run, Scope};
+use super::run::{self, ShutdownSignal};
+use super::Scope;
 use crate::error::{BoxError, Reason, ScopeError, TaskFailure};
 use crate::ids::ScopeId;
 use crate::limit::Slots;
@@ -53,7 +54,10 @@ pub struct ScopeBuilder {
     timeout: Option<Duration>,
     grace: Duration,
     max_concurrency: Option<usize>,
+    retain_failures: Option<usize>,
     handler: Option<Handler>,
+    /// Behind a mutex only so that the builder stays `Sync`.
+    shutdown_on: Option<Mutex<ShutdownSignal>>,
 }
 
 impl ScopeBuilder {
@@ -168,6 +172,84 @@ impl ScopeBuilder {
         self
     }
 
+    /// Keeps only the `limit` most recent failures in [`Scope::errors`],
+    /// [`ScopeError::failures`] and snapshots (`0` keeps none; by default all
+    /// are kept), so that a scope that lives as long as a server holds memory
+    /// flat however many of its tasks fail.
+    ///
+    /// Nothing else changes: every failure still counts in
+    /// [`Scope::failure_count`], still goes to its error handler once, and
+    /// the failure that decided a scope's [`Reason`] stays in it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .retain_failures(2)
+    ///     .run(|scope| async move {
+    ///         for i in 0..5 {
+    ///             scope.spawn(move |_| async move { Err::<(), _>(format!("bad request {i}")) });
+    ///         }
+    ///         scope.wait_for_completion().await?;
+    ///         let kept: Vec<String> = scope.errors().iter().map(|f| f.error().to_string()).collect();
+    ///         assert_eq!(kept, ["bad request 3", "bad request 4"]);
+    ///         assert_eq!(scope.failure_count(), 5);
+    ///         Ok::<_, async_scope::ScopeError>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn retain_failures(mut self, limit: usize) -> Self {
+        self.retain_failures = Some(limit);
+        self
+    }
+
+    /// Shuts the scope down, as [`Scope::shutdown`] does, when `signal`
+    /// completes: `tokio::signal::ctrl_c()`, a channel, a timer. The scope
+    /// polls `signal` itself, and drops it when the scope ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    /// use tokio::sync::oneshot;
+    ///
+    /// let (stop, stopped) = oneshot::channel::<()>();
+    /// // In a server: `.shutdown_on(tokio::signal::ctrl_c())`.
+    /// let served = Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .shutdown_on(stopped)
+    ///     .run(|scope| async move {
+    ///         stop.send(()).unwrap();
+    ///         scope.cancelled().await; // the accept loop's `select!` arm
+    ///         Ok::<_, std::io::Error>("stopped accepting")
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(served, "stopped accepting");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn shutdown_on<S>(mut self, signal: S) -> Self
+    where
+        S: Future + Send + 'static,
+    {
+        let signal: ShutdownSignal = Box::pin(async move {
+            signal.await;
+        });
+        self.shutdown_on = Some(Mutex::new(signal));
+        self
+    }
+
     /// Installs an error handler: it is called once for each failure that does
     /// not fail the scope (supervised and optional ones) in this scope or in a
     /// nested scope without a handler of its own.
@@ -233,14 +315,18 @@ impl ScopeBuilder {
     /// # Cancel safety
     ///
     /// Dropping the future aborts every task at once: none is polled again.
-    pub async fn run<F, Fut, T, E>(self, body: F) -> Result<T, ScopeError>
+    pub async fn run<F, Fut, T, E>(mut self, body: F) -> Result<T, ScopeError>
     where
         F: FnOnce(Scope) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
         let timeout = self.timeout;
-        run::run(self.open(), timeout, body).await
+        let shutdown_on = self
+            .shutdown_on
+            .take()
+            .map(|signal| signal.into_inner().unwrap_or_else(PoisonError::into_inner));
+        run::run(self.open(), timeout, shutdown_on, body).await
     }
 
     /// Opens the scope: its state, and its place under the current scope.
@@ -265,6 +351,7 @@ impl ScopeBuilder {
             name: self.name,
             policy: self.policy,
             grace: self.grace,
+            retain: self.retain_failures.unwrap_or(usize::MAX),
             // Not a child of the parent's token: cancellation reaches nested
             // scopes through the parent's `children` (see `nest.rs`), which
             // spares every nested scope a node in its parent's token tree.
@@ -301,7 +388,9 @@ impl fmt::Debug for ScopeBuilder {
             .field("timeout", &self.timeout)
             .field("grace", &self.grace)
             .field("max_concurrency", &self.max_concurrency)
+            .field("retain_failures", &self.retain_failures)
             .field("on_error", &self.handler.is_some())
+            .field("shutdown_on", &self.shutdown_on.is_some())
             .finish()
     }
 }

@@ -2,13 +2,16 @@
 //! signal and the scopes nested in it, aborting its tasks, and the grace
 //! period between the two, on one clock.
 //!
-//! - `fail`: the scope stops admitting spawns, names its reason if it is the
+//! - `fail`: the scope stops accepting spawns, names its reason if it is the
 //!   first, records when it was cancelled (`cancelled_at`) and cancels its
 //!   signal, which every task's own token is a child of. Without a grace
 //!   period its tasks are aborted at once; with one, the run loop aborts them
 //!   at `cancelled_at + grace`, and each task checks the same instant on every
 //!   poll (`grace_deadline`). Nested scopes are failed with `Cancelled` at
 //!   once, not when their run loops are next polled.
+//! - `shutdown`: the same, except that no reason is named: the scope (and
+//!   every nested scope, shut down too) ends `Ok` unless something else
+//!   fails it.
 //! - `abort_tasks`: Tokio's abort for every task, under the lock.
 //! - `abort_tree`: the scope's future was dropped: every task of the scope and
 //!   of every scope nested in it is aborted at once.
@@ -26,6 +29,15 @@ use super::inner::{Inner, State};
 use crate::error::Reason;
 use crate::observe;
 
+/// How a scope is stopped: failed (and so cancelled), or shut down.
+#[derive(Clone)]
+pub(super) enum Stop {
+    /// The scope fails with this reason, unless it failed before.
+    Fail(Reason),
+    /// A graceful end: cancelled as by `Fail`, but no reason is named.
+    Shutdown,
+}
+
 impl Inner {
     /// Fails the scope (the first reason wins) and cancels it, and every
     /// scope nested in it.
@@ -35,39 +47,80 @@ impl Inner {
 
     /// [`fail`](Self::fail), with the state already locked.
     pub(super) fn fail_locked(&self, state: MutexGuard<'_, State>, reason: Reason) {
-        let mut nested = Vec::new();
-        self.fail_one(state, reason, &mut nested);
-        while let Some(scope) = nested.pop() {
-            let state = scope.lock();
-            scope.fail_one(state, Reason::Cancelled, &mut nested);
+        self.stop_locked(state, Stop::Fail(reason));
+    }
+
+    /// Shuts the scope down (SPEC.md `Scope::shutdown`): its signal, its
+    /// tasks' tokens and its nested scopes are cancelled and its tasks aborted
+    /// after the grace period, as by a cancel, but the scope does not fail.
+    pub(super) fn shutdown(&self) {
+        self.stop_locked(self.lock(), Stop::Shutdown);
+    }
+
+    /// The scope's signal was found cancelled (by the run loop, or by a
+    /// spawn): by `fail` or `shutdown`, which did the rest, or by hand
+    /// through `Scope::signal`, which is a cancel.
+    pub(super) fn signal_cancelled(&self) {
+        let state = self.lock();
+        if state.reason.is_none() && !state.shut_down {
+            self.fail_locked(state, Reason::Cancelled);
         }
     }
 
-    /// Fails this one scope; pushes its nested scopes onto `nested` if this
-    /// is its first failure. A scope that had failed already cancelled its
-    /// nested scopes then, and those opened since started cancelled
-    /// (`adopt`), so the walk stops there.
-    fn fail_one(
+    /// Stops the scope, then every scope nested in it (a failure reaches
+    /// them as `Cancelled`), with a loop over a work list.
+    fn stop_locked(&self, state: MutexGuard<'_, State>, stop: Stop) {
+        let mut nested = Vec::new();
+        self.stop_one(state, &stop, &mut nested);
+        let below = match stop {
+            Stop::Fail(_) => Stop::Fail(Reason::Cancelled),
+            Stop::Shutdown => Stop::Shutdown,
+        };
+        while let Some(scope) = nested.pop() {
+            let state = scope.lock();
+            scope.stop_one(state, &below, &mut nested);
+        }
+    }
+
+    /// Stops this one scope; pushes its nested scopes onto `nested` unless it
+    /// was stopped that way before: a scope that failed (or shut down)
+    /// already reached its nested scopes then, and those opened since started
+    /// cancelled (`adopt`), so the walk stops there.
+    fn stop_one(
         &self,
         mut state: MutexGuard<'_, State>,
-        reason: Reason,
+        stop: &Stop,
         nested: &mut Vec<Arc<Inner>>,
     ) {
         state.accepting = false;
-        if state.reason.is_some() {
-            return;
-        }
-        // A scope whose signal was cancelled by hand was cancelled first.
-        let reason = if self.token.is_cancelled() {
-            Reason::Cancelled
-        } else {
-            reason
+        let reason = match stop {
+            _ if state.reason.is_some() => return,
+            Stop::Shutdown if state.shut_down => return,
+            Stop::Shutdown => {
+                state.shut_down = true;
+                None
+            }
+            Stop::Fail(reason) => {
+                // A signal cancelled by hand was a cancel, and came first.
+                let by_hand = self.token.is_cancelled() && !state.shut_down;
+                let reason = if by_hand {
+                    Reason::Cancelled
+                } else {
+                    reason.clone()
+                };
+                state.reason = Some(reason.clone());
+                Some(reason)
+            }
         };
-        state.reason = Some(reason.clone());
         nested.extend(state.children.iter().filter_map(Weak::upgrade));
         drop(state);
         // Reported after the unlock: a subscriber is user code.
-        observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, &reason);
+        match &reason {
+            Some(reason) => {
+                observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, reason);
+            }
+            None => observe::scope_shutdown(self.id, self.name.as_deref(), &self.span),
+        }
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
         if self.grace.is_zero() {

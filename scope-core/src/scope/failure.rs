@@ -2,7 +2,7 @@
 //! reason → fail the scope, or hand the failure to the nearest error handler.
 //!
 //! SPEC.md's rule: every failure of a scope's own tasks is recorded once, in
-//! order; the first event that fails a scope decides its reason (so the reason
+//! order (the `retain_failures` most recent are kept, all are counted); the first event that fails a scope decides its reason (so the reason
 //! is always the first failure in `failures()`); a failure that does not fail
 //! the scope goes to exactly one handler, the nearest in service, walking up
 //! the chain of parents (a handler that panics is removed and the next one up
@@ -23,7 +23,7 @@ impl Inner {
     pub(super) fn task_failed(&self, id: TaskId, error: TaskError) {
         // A task reports from its last poll, before Tokio marks it finished:
         // its record cannot have been pruned.
-        let meta = self.meta(id);
+        let meta = self.lock().mark_failed(id);
         debug_assert!(meta.is_some(), "task {id} reported without a record");
         let meta = meta.unwrap_or(TaskMeta {
             id,
@@ -56,7 +56,13 @@ impl Inner {
         let mut state = self.lock();
         // Recording the failure and naming the reason happen under one lock,
         // so the reason is always the first failure in `failures()`.
-        state.failures.push(failure.clone());
+        state.failure_count += 1;
+        if self.retain > 0 {
+            if state.failures.len() == self.retain {
+                state.failures.pop_front();
+            }
+            state.failures.push_back(failure.clone());
+        }
         match action {
             Action::FailScope => self.fail_locked(state, Reason::TaskFailed(failure)),
             Action::FailScopeCritical => {

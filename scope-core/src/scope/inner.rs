@@ -17,6 +17,7 @@
 //! - Chains of nested scopes can be deep (SPEC.md "depth"): nothing here
 //!   recurses along `parent` (see `count_out` and `Drop for Inner`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,8 @@ pub(crate) struct Inner {
     pub(super) name: Option<Arc<str>>,
     pub(super) policy: Policy,
     pub(super) grace: Duration,
+    /// How many failures `State::failures` keeps (`retain_failures`).
+    pub(super) retain: usize,
     /// The scope's signal: cancelled when the scope is cancelled. Each task's
     /// token is a child of it. Not a child of the parent's: an ancestor's
     /// cancellation arrives through `State::children` (`cancel.rs`).
@@ -103,14 +106,19 @@ pub(super) struct State {
     /// Nested scopes that have not ended: each leaves when its `run`
     /// returns or its future is dropped (`nest.rs`).
     pub(super) children: Vec<Weak<Inner>>,
+    /// The scope was shut down (`Inner::shutdown`): its signal is cancelled,
+    /// yet that is no reason to fail.
+    pub(super) shut_down: bool,
     /// This scope's tree was aborted (`abort_tree`): a nested scope opened
     /// later is aborted at once, and a second walk stops here.
     pub(super) tree_aborted: bool,
     /// This scope's future was dropped before its last task was gone, and it
     /// holds a live count on its parent until then (`nest.rs`).
     pub(super) holds_parent: bool,
-    /// Every failure, in order.
-    pub(super) failures: Vec<TaskFailure>,
+    /// The most recent failures, in order: at most `Inner::retain`.
+    pub(super) failures: VecDeque<TaskFailure>,
+    /// Every failure so far, retained or not.
+    pub(super) failure_count: usize,
     /// The first event that failed the scope.
     pub(super) reason: Option<Reason>,
 }
@@ -130,9 +138,11 @@ impl State {
             run_waker: None,
             completion_waiters: 0,
             children: Vec::new(),
+            shut_down: false,
             tree_aborted: false,
             holds_parent: false,
-            failures: Vec::new(),
+            failures: VecDeque::new(),
+            failure_count: 0,
             reason: None,
         }
     }
@@ -161,6 +171,19 @@ impl State {
 
     pub(super) fn meta(&self, id: TaskId) -> Option<TaskMeta> {
         let record = &self.tasks[self.find(id).ok()?];
+        self.meta_of(record)
+    }
+
+    /// Marks task `id` as failed (a snapshot then leaves its record out:
+    /// it shows the retained failure instead); its identity.
+    pub(super) fn mark_failed(&mut self, id: TaskId) -> Option<TaskMeta> {
+        let at = self.find(id).ok()?;
+        self.tasks[at].failed = true;
+        self.meta_of(&self.tasks[at])
+    }
+
+    fn meta_of(&self, record: &TaskRecord) -> Option<TaskMeta> {
+        let id = record.id;
         Some(TaskMeta {
             id,
             kind: record.kind,
@@ -181,6 +204,9 @@ pub(super) struct TaskRecord {
     /// Nanoseconds from the scope's opening to the spawn.
     pub(super) spawned: u64,
     pub(super) kind: TaskKind,
+    /// The task failed (it is reported from its last poll, before Tokio
+    /// marks it finished).
+    pub(super) failed: bool,
 }
 
 /// How a task ended, as its scope counts it.
@@ -249,6 +275,7 @@ impl Inner {
             location,
             spawned,
             kind,
+            failed: false,
         });
         if let Some(name) = name {
             state.names.push((id, name.clone()));
@@ -276,6 +303,11 @@ impl Inner {
         if let Ok(at) = state.find(id) {
             state.tasks.remove(at);
         }
+    }
+
+    /// Whether the scope still accepts spawns.
+    pub(super) fn accepts_spawns(&self) -> bool {
+        self.lock().accepting
     }
 
     /// How long after the scope opened `at` is, in nanoseconds (a record's
@@ -402,18 +434,24 @@ impl Inner {
     /// even before the run loop has noticed it).
     pub(super) fn reason(&self) -> Option<Reason> {
         let state = self.lock();
+        let by_hand = !state.shut_down && self.token.is_cancelled();
         state
             .reason
             .clone()
-            .or_else(|| self.token.is_cancelled().then_some(Reason::Cancelled))
+            .or_else(|| by_hand.then_some(Reason::Cancelled))
     }
 
     pub(super) fn error(&self, reason: Reason) -> ScopeError {
-        ScopeError::new(reason, self.lock().failures.clone(), self.name.clone())
+        ScopeError::new(reason, self.failures(), self.name.clone())
     }
 
+    /// The retained failures, oldest first.
     pub(super) fn failures(&self) -> Vec<TaskFailure> {
-        self.lock().failures.clone()
+        self.lock().failures.iter().cloned().collect()
+    }
+
+    pub(super) fn failure_count(&self) -> usize {
+        self.lock().failure_count
     }
 }
 

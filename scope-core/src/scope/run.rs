@@ -4,7 +4,7 @@
 //! caller's task), the scope's signal (a cancellation by hand through
 //! `signal().cancel()` is noticed here; every other one has failed the scope
 //! already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
-//! the timeout, then, once the body has returned, the count of live tasks
+//! the shutdown signal (`shutdown_on`), the timeout, then, once the body has returned, the count of live tasks
 //! (the task that ends last wakes the loop through `State::run_waker`).
 //! Whatever fires starts a new turn, so that a timer it set is polled too.
 //!
@@ -13,7 +13,7 @@
 
 use std::future::{poll_fn, Future};
 use std::panic::resume_unwind;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -27,10 +27,14 @@ use super::Scope;
 use crate::error::{BoxError, Reason, ScopeError};
 use crate::observe;
 
+/// The future a scope shuts down on (`ScopeBuilder::shutdown_on`).
+pub(super) type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Runs `body` in `scope` until the body and every task have ended.
 pub(super) async fn run<F, Fut, T, E>(
     scope: Scope,
     timeout: Option<Duration>,
+    shutdown_on: Option<ShutdownSignal>,
     body: F,
 ) -> Result<T, ScopeError>
 where
@@ -47,6 +51,7 @@ where
     let mut body_out = None;
     let mut signal = pin!(Some(inner.token.cancelled()));
     let mut timer = pin!(timeout.map(sleep));
+    let mut shutdown_on = shutdown_on;
     let mut grace_timer = pin!(None::<Sleep>);
 
     poll_fn(|cx| loop {
@@ -71,7 +76,7 @@ where
         if let Some(cancelled) = signal.as_mut().as_pin_mut() {
             if cancelled.poll(cx).is_ready() {
                 signal.set(None);
-                inner.fail(Reason::Cancelled); // no-op when the scope failed itself
+                inner.signal_cancelled();
                 if !inner.grace.is_zero() {
                     if let Some(end) = inner.grace_deadline() {
                         grace_timer.set(Some(sleep_until(end)));
@@ -84,6 +89,13 @@ where
             if grace.poll(cx).is_ready() {
                 grace_timer.set(None);
                 inner.abort_tasks();
+                continue;
+            }
+        }
+        if let Some(signal) = shutdown_on.as_mut() {
+            if signal.as_mut().poll(cx).is_ready() {
+                shutdown_on = None;
+                inner.shutdown();
                 continue;
             }
         }

@@ -14,8 +14,6 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::inner::Inner;
-use crate::error::TaskFailure;
-use crate::ids::TaskId;
 use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
 
 impl Inner {
@@ -33,16 +31,14 @@ impl Inner {
         let state = self.lock();
         let mut runners = Vec::new();
         // A task that failed is reported from its last poll, before Tokio
-        // marks it finished: list it once, as failed.
-        let mut failed_ids: Vec<TaskId> = state.failures.iter().map(TaskFailure::task).collect();
-        failed_ids.sort_unstable();
-        let failed = |id: TaskId| failed_ids.binary_search(&id).is_ok();
+        // marks it finished: list it once, as failed (if its failure is
+        // still retained).
         let mut tasks: Vec<TaskSnapshot> = state
             .tasks
             .iter()
             .filter(|record| {
                 let finished = record.abort.as_ref().is_some_and(AbortHandle::is_finished);
-                !finished && !failed(record.id)
+                !finished && !record.failed
             })
             .map(|record| {
                 if let Some(abort) = &record.abort {
@@ -77,7 +73,9 @@ impl Inner {
             scopes: Vec::new(),
         }));
         tasks.sort_by_key(|task| task.id);
-        let scope_state = if state.reason.is_some() || self.token.is_cancelled() {
+        let scope_state = if state.reason.is_none() && state.shut_down {
+            ScopeState::ShuttingDown
+        } else if state.reason.is_some() || self.token.is_cancelled() {
             ScopeState::Cancelled
         } else if !state.accepting || self.body_ended.load(Ordering::Acquire) {
             ScopeState::Closing

@@ -1,6 +1,7 @@
 //! Spawning: admitting a task, giving it a token of its own, building its
-//! future, and handing it to Tokio (the scope's runtime, or the current
-//! `LocalSet`).
+//! future, and handing it to Tokio (the scope's runtime, the current
+//! `LocalSet`, or the blocking pool).
+
 //!
 //! Every task gets its own token, a child of its scope's signal (SPEC.md "a
 //! task's token"): the scope's cancellation reaches it through the token
@@ -30,18 +31,20 @@ use tokio_util::sync::CancellationToken;
 use super::inner::Inner;
 use super::task_future::TaskFuture;
 use super::Scope;
-use crate::error::{BoxError, Reason, TaskError};
+use crate::error::{BoxError, TaskError};
 use crate::handle::{GracedSignal, OwnSignal, TaskHandle, TaskResult};
 use crate::ids::{TaskId, TaskMeta};
-use crate::limit::Start;
+use crate::limit::{Permit, Start};
 use crate::observe::{self, Traced};
 use crate::policy::TaskKind;
 
-/// How a task is to be spawned: its kind, name and spawn location.
+/// How a task is to be spawned: its kind, name and spawn location, and the
+/// `max_concurrency` slot reserved for it, if any (`Scope::reserve`).
 pub(super) struct TaskOptions {
     pub(super) kind: TaskKind,
     pub(super) name: Option<Arc<str>>,
     pub(super) location: &'static Location<'static>,
+    pub(super) slot: Option<Permit>,
 }
 
 impl TaskOptions {
@@ -51,6 +54,7 @@ impl TaskOptions {
             kind,
             name,
             location: Location::caller(),
+            slot: None,
         }
     }
 }
@@ -62,6 +66,8 @@ struct Prepared {
     token: CancellationToken,
     /// The same token, shared with the handle, when the scope has a grace period.
     graced: Option<Arc<GracedSignal>>,
+    /// A slot reserved for the task (`Scope::reserve`).
+    slot: Option<Permit>,
 }
 
 impl Prepared {
@@ -90,13 +96,13 @@ impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
 impl Inner {
     /// Counts a new task in and settles what it starts with, or `Err` with
     /// an id for its handle when the scope refuses spawns (cancelled or ended).
-    fn prepare(&self, options: TaskOptions) -> Result<Prepared, TaskId> {
+    fn prepare(&self, mut options: TaskOptions) -> Result<Prepared, TaskId> {
         // Made first: a signal cancelled by hand (`signal().cancel()`) shows
         // in its new child, and the scope is failed now, before its run loop
         // has noticed, so no spawn slips in.
         let token = self.token.child_token();
         if token.is_cancelled() {
-            self.fail(Reason::Cancelled);
+            self.signal_cancelled();
             return Err(TaskId::next());
         }
         let Some(id) = self.admit(options.kind, options.name.as_ref(), options.location) else {
@@ -107,12 +113,13 @@ impl Inner {
             id,
             kind: options.kind,
             location: options.location,
-            name: options.name,
+            name: options.name.take(),
         };
         Ok(Prepared {
             meta,
             token,
             graced,
+            slot: options.slot.take(),
         })
     }
 
@@ -126,6 +133,7 @@ impl Inner {
         id: TaskId,
         token: CancellationToken,
         graced: Option<Arc<GracedSignal>>,
+        slot: Option<Permit>,
         task: F,
     ) -> impl Future<Output = Result<<Fut::Output as TaskOutput>::Value, TaskError>>
     where
@@ -133,7 +141,10 @@ impl Inner {
         Fut: Future,
         Fut::Output: TaskOutput,
     {
-        let start = self.slots.as_ref().map(|slots| slots.start(id));
+        let start = match slot {
+            Some(reserved) => Some(Start::Now(reserved)),
+            None => self.slots.as_ref().map(|slots| slots.start(Some(id))),
+        };
         let scope = self.clone();
         async move {
             let _permit = match start {
@@ -255,15 +266,42 @@ impl Inner {
             meta,
             token,
             graced,
+            slot,
         } = prepared;
         let id = meta.id;
         let spawner = OnRuntime(&self.runtime);
         let join = if self.slots.is_none() && graced.is_none() {
             self.launch(meta, plain(task, token), spawner)
         } else {
-            let fut = self.guarded(id, token, graced, task);
+            let fut = self.guarded(id, token, graced, slot, task);
             self.launch(meta, fut, spawner)
         };
+        TaskHandle::spawned(id, join, own)
+    }
+
+    /// Spawns a blocking closure onto the runtime's blocking pool, as a task
+    /// of the scope in every other respect: counted, reported, joined. Tokio
+    /// cannot abort it once it runs: its scope waits for it.
+    #[track_caller]
+    pub(super) fn spawn_blocking<F, T, E>(
+        self: &Arc<Self>,
+        options: TaskOptions,
+        task: F,
+    ) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let prepared = match self.prepare(options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
+        };
+        let own = prepared.own_signal();
+        let Prepared { meta, token, .. } = prepared;
+        let id = meta.id;
+        let fut = async move { task(token).into_task() };
+        let join = self.launch(meta, fut, OnBlockingPool(&self.runtime));
         TaskHandle::spawned(id, join, own)
     }
 
@@ -289,12 +327,13 @@ impl Inner {
             meta,
             token,
             graced,
+            slot,
         } = prepared;
         let id = meta.id;
         let join = if self.slots.is_none() && graced.is_none() {
             self.launch(meta, plain(task, token), OnLocalSet)
         } else {
-            let fut = self.guarded(id, token, graced, task);
+            let fut = self.guarded(id, token, graced, slot, task);
             self.launch(meta, fut, OnLocalSet)
         };
         TaskHandle::spawned(id, join, own)
@@ -337,6 +376,41 @@ where
 {
     fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
         Ok(self.0.spawn(fut))
+    }
+}
+
+/// Spawns onto the runtime's blocking pool: the task's future (which
+/// completes on its first poll, calling the user's closure) is run to its end
+/// on a blocking thread.
+struct OnBlockingPool<'a>(&'a tokio::runtime::Handle);
+
+impl<F> Spawner<F> for OnBlockingPool<'_>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
+        Ok(self.0.spawn_blocking(move || block_on(fut)))
+    }
+}
+
+/// Runs a future to its end on this thread.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    /// Wakes the parked thread.
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
     }
 }
 
