@@ -7,7 +7,7 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::ids::{TaskId, TaskMeta};
+use crate::ids::{TaskId, TaskMeta, TaskName};
 use crate::policy::TaskKind;
 
 /// A type-erased error, the error type every task and body error converts into.
@@ -107,7 +107,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 pub struct TaskFailure {
     task: TaskId,
     kind: TaskKind,
-    name: Option<Arc<str>>,
+    name: Option<TaskName>,
     error: TaskError,
     location: &'static Location<'static>,
 }
@@ -151,6 +151,11 @@ impl TaskFailure {
     /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The task's name as kept (shared, not copied, by snapshots).
+    pub(crate) fn task_name(&self) -> Option<&TaskName> {
+        self.name.as_ref()
     }
 
     /// Returns the id of the task that failed.

@@ -1,9 +1,11 @@
-//! Ids: [`TaskId`] and [`ScopeId`], and a task's identity card
+//! Ids: [`TaskId`], [`ScopeId`], [`TaskName`], and a task's identity card
 //! (`TaskMeta`). Depends on nothing of the crate but [`TaskKind`], so that
 //! every other file can name tasks and scopes without depending on the code
 //! that owns them.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Deref;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -106,5 +108,85 @@ pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     pub(crate) kind: TaskKind,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) name: Option<Arc<str>>,
+    pub(crate) name: Option<TaskName>,
+}
+
+/// A task's name (see [`Scope::spawn_named`](crate::Scope::spawn_named) and
+/// [`TaskBuilder::name`](crate::TaskBuilder::name)): a `&'static str` is kept
+/// as it is, at no cost; any other name is kept once, shared by every copy
+/// (the task's record, its failure, snapshots).
+///
+/// # Examples
+///
+/// ```
+/// use async_scope::TaskName;
+///
+/// let fixed = TaskName::from("accept"); // no allocation
+/// let made = TaskName::from(format!("conn {}", 7));
+/// assert_eq!(&*fixed, "accept");
+/// assert_eq!(made.to_string(), "conn 7");
+/// ```
+#[derive(Clone)]
+pub struct TaskName(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Deref for TaskName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            Repr::Static(name) => name,
+            Repr::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&'static str> for TaskName {
+    fn from(name: &'static str) -> Self {
+        TaskName(Repr::Static(name))
+    }
+}
+
+impl From<String> for TaskName {
+    fn from(name: String) -> Self {
+        TaskName(Repr::Shared(Arc::from(name)))
+    }
+}
+
+impl From<Arc<str>> for TaskName {
+    fn from(name: Arc<str>) -> Self {
+        TaskName(Repr::Shared(name))
+    }
+}
+
+impl From<Box<str>> for TaskName {
+    fn from(name: Box<str>) -> Self {
+        TaskName(Repr::Shared(Arc::from(name)))
+    }
+}
+
+impl From<Cow<'static, str>> for TaskName {
+    fn from(name: Cow<'static, str>) -> Self {
+        match name {
+            Cow::Borrowed(name) => name.into(),
+            Cow::Owned(name) => name.into(),
+        }
+    }
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl fmt::Debug for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }

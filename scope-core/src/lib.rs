@@ -90,7 +90,7 @@ pub use tokio_util::sync::CancellationToken;
 
 pub use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
 pub use crate::handle::{OptionalHandle, TaskHandle};
-pub use crate::ids::{ScopeId, TaskId};
+pub use crate::ids::{ScopeId, TaskId, TaskName};
 pub use crate::policy::{ParsePolicyError, Policy, TaskKind};
 pub use crate::scope::{with_scope, Scope, ScopeBuilder, SpawnPermit, TaskBuilder};
 pub use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};

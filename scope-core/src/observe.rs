@@ -231,6 +231,40 @@ pub(crate) fn task_spawned(
     None
 }
 
+/// The name a task shows in tokio-console: `scope-name/task-name`, with ids
+/// for what has no name (`scope-3/task-17`). Made only when the crate is
+/// built with `--cfg tokio_unstable` and the `tracing` feature, where tasks
+/// are spawned through Tokio's task builder (`scope/spawn.rs`); otherwise
+/// it is `()` and costs nothing.
+#[cfg(all(tokio_unstable, feature = "tracing"))]
+pub(crate) type ConsoleName = String;
+/// See above: nothing without `--cfg tokio_unstable`.
+#[cfg(not(all(tokio_unstable, feature = "tracing")))]
+pub(crate) type ConsoleName = ();
+
+/// Names a task for tokio-console (see [`ConsoleName`]).
+#[cfg_attr(
+    not(all(tokio_unstable, feature = "tracing")),
+    allow(unused_variables, clippy::unused_unit)
+)]
+pub(crate) fn console_name(
+    scope: ScopeId,
+    scope_name: Option<&str>,
+    meta: &TaskMeta,
+) -> ConsoleName {
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    {
+        let scope = match scope_name {
+            Some(name) => name.to_owned(),
+            None => format!("scope-{scope}"),
+        };
+        match &meta.name {
+            Some(name) => format!("{scope}/{name}"),
+            None => format!("{scope}/task-{}", meta.id),
+        }
+    }
+}
+
 /// A task failed; `fails_scope` says whether the failure fails its scope.
 /// Called while the task's span is entered.
 pub(crate) fn task_failed(

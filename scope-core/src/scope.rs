@@ -32,7 +32,7 @@ use self::inner::Inner;
 use self::spawn::TaskOptions;
 use crate::error::{BoxError, Reason, ScopeError, TaskFailure};
 use crate::handle::{OptionalHandle, TaskHandle};
-use crate::ids::ScopeId;
+use crate::ids::{ScopeId, TaskName};
 use crate::policy::{Policy, TaskKind};
 use crate::snapshot::ScopeSnapshot;
 
@@ -292,16 +292,15 @@ impl Scope {
     ///
     /// See [`TaskFailure::name`].
     #[track_caller]
-    pub fn spawn_named<F, Fut, T, E>(&self, name: impl Into<String>, task: F) -> TaskHandle<T>
+    pub fn spawn_named<F, Fut, T, E>(&self, name: impl Into<TaskName>, task: F) -> TaskHandle<T>
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        let name = Some(Arc::from(name.into()));
         self.inner
-            .spawn(TaskOptions::new(TaskKind::Normal, name), task)
+            .spawn(TaskOptions::new(TaskKind::Normal, Some(name.into())), task)
     }
 
     /// Runs a blocking closure on Tokio's blocking pool as a task of this

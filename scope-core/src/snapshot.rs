@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Reason, TaskError};
-use crate::ids::{ScopeId, TaskId};
+use crate::ids::{ScopeId, TaskId, TaskName};
 use crate::policy::{Policy, TaskKind};
 
 /// A scope's state at the time of a [`ScopeSnapshot`].
@@ -77,7 +77,7 @@ pub enum TaskState {
 #[derive(Clone, Debug)]
 pub struct TaskSnapshot {
     pub(crate) id: TaskId,
-    pub(crate) name: Option<Arc<str>>,
+    pub(crate) name: Option<TaskName>,
     pub(crate) kind: TaskKind,
     pub(crate) state: TaskState,
     pub(crate) location: &'static Location<'static>,

@@ -14,7 +14,8 @@
 //!   fails it.
 //! - `abort_tasks`: Tokio's abort for every task, under the lock.
 //! - `abort_tree`: the scope's future was dropped: every task of the scope and
-//!   of every scope nested in it is aborted at once.
+//!   of every scope nested in it is aborted at once, and the scope holds its
+//!   parent until its aborted tasks are gone (`nest.rs`).
 //!
 //! Both walks down the tree are loops over a work list, never recursions, and
 //! each visits a scope once: a chain of 100,000 nested scopes is cancelled or
@@ -85,7 +86,10 @@ impl Inner {
     /// Stops this one scope; pushes its nested scopes onto `nested` unless it
     /// was stopped that way before: a scope that failed (or shut down)
     /// already reached its nested scopes then, and those opened since started
-    /// cancelled (`adopt`), so the walk stops there.
+    /// cancelled (`adopt`), so the walk stops there. Its signal and its tasks
+    /// are seen to every time (both are idempotent and cheap once done), so
+    /// that whoever calls `fail` finds them cancelled when it returns, even
+    /// while another thread is still carrying out the first failure.
     fn stop_one(
         &self,
         mut state: MutexGuard<'_, State>,
@@ -93,12 +97,12 @@ impl Inner {
         nested: &mut Vec<Arc<Inner>>,
     ) {
         state.accepting = false;
-        let reason = match stop {
-            _ if state.reason.is_some() => return,
-            Stop::Shutdown if state.shut_down => return,
+        let first = match stop {
+            _ if state.reason.is_some() => None,
+            Stop::Shutdown if state.shut_down => None,
             Stop::Shutdown => {
                 state.shut_down = true;
-                None
+                Some(None)
             }
             Stop::Fail(reason) => {
                 // A signal cancelled by hand was a cancel, and came first.
@@ -109,17 +113,20 @@ impl Inner {
                     reason.clone()
                 };
                 state.reason = Some(reason.clone());
-                Some(reason)
+                Some(Some(reason))
             }
         };
-        nested.extend(state.children.iter().filter_map(Weak::upgrade));
+        if first.is_some() {
+            nested.extend(state.children.iter().filter_map(Weak::upgrade));
+        }
         drop(state);
         // Reported after the unlock: a subscriber is user code.
-        match &reason {
-            Some(reason) => {
+        match &first {
+            Some(Some(reason)) => {
                 observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, reason);
             }
-            None => observe::scope_shutdown(self.id, self.name.as_deref(), &self.span),
+            Some(None) => observe::scope_shutdown(self.id, self.name.as_deref(), &self.span),
+            None => {}
         }
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
@@ -144,8 +151,13 @@ impl Inner {
     /// it sees `aborted` on its next poll and stops there (docs/RELIABILITY.md, bug I).
     pub(super) fn abort_tasks(&self) {
         let mut state = self.lock();
-        self.aborted.store(true, Ordering::Release);
         state.accepting = false;
+        // Once is enough: the tasks registered since were aborted by
+        // `register`. Checked under the lock the first call aborts under, so
+        // a second caller returns only once every task is aborted.
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // Aborted under the lock: whoever sees `aborted` set under the lock
         // (`register`, `adopt`) also sees every task aborted
         // (AbortHandle::abort only flags and schedules the task). A task's
@@ -163,45 +175,36 @@ impl Inner {
     /// inside an aborted task would otherwise run until Tokio gets round to
     /// dropping that task).
     ///
-    /// Aborted tasks are dropped later, by Tokio; until then each scope of the
-    /// tree holds a lease on its parent (`hold_parent`), taken from the
-    /// leaves up, so that an enclosing scope whose task held this one does
-    /// not end before them (bug B in docs/RELIABILITY.md).
+    /// Aborted tasks are dropped later, by Tokio. Until the last one is gone
+    /// the scope holds a lease on its parent (`hold_parent`), so that an
+    /// enclosing scope whose task held this one does not end before them
+    /// (bug B in docs/RELIABILITY.md). Each scope takes its own lease when its
+    /// own future is dropped (this function, from its run loop's guard):
+    /// a nested scope's future is dropped with the task or body that holds
+    /// it, before that task is counted out of the parent.
     pub(super) fn abort_tree(&self) {
-        let Some(children) = self.abort_one() else {
-            return;
-        };
-        // Every nested scope, each after its parent.
-        let mut walked = Vec::new();
-        let mut stack = children;
+        let mut stack = self.abort_one();
         while let Some(scope) = stack.pop() {
-            if let Some(children) = scope.abort_one() {
-                stack.extend(children);
-                walked.push(scope);
-            }
-        }
-        for scope in walked.iter().rev() {
-            scope.hold_parent();
+            stack.extend(scope.abort_one());
         }
         self.hold_parent();
     }
 
-    /// Aborts this one scope's tasks; its nested scopes, or `None` if its
-    /// tree was aborted before.
-    fn abort_one(&self) -> Option<Vec<Arc<Inner>>> {
-        let mut state = self.lock();
-        if std::mem::replace(&mut state.tree_aborted, true) {
-            return None;
-        }
-        // Taken under the lock `adopt` checks `tree_aborted` under: a scope
-        // opened from now on starts cancelled instead of joining the list.
-        let children = std::mem::take(&mut state.children);
-        drop(state);
+    /// Aborts this one scope's tasks (again, if another thread began: it is
+    /// done when this returns); its nested scopes, unless its tree was
+    /// walked before.
+    fn abort_one(&self) -> Vec<Arc<Inner>> {
         // Signal first, as `fail` does: a task that another worker drops as
         // soon as it is aborted must find its token cancelled.
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
         self.abort_tasks();
-        Some(children.iter().filter_map(Weak::upgrade).collect())
+        let mut state = self.lock();
+        if std::mem::replace(&mut state.tree_aborted, true) {
+            return Vec::new();
+        }
+        let children = std::mem::take(&mut state.children);
+        drop(state);
+        children.iter().filter_map(Weak::upgrade).collect()
     }
 }

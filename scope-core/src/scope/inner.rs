@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
 use crate::error::{Reason, ScopeError, TaskFailure};
-use crate::ids::{ScopeId, TaskId, TaskMeta};
+use crate::ids::{ScopeId, TaskId, TaskMeta, TaskName};
 use crate::limit::Slots;
 use crate::observe::{self, ScopeSpan};
 use crate::policy::{Policy, TaskKind};
@@ -92,7 +92,7 @@ pub(super) struct State {
     /// finished ones pruned lazily (see `admit`).
     pub(super) tasks: Vec<TaskRecord>,
     /// Names of the named tasks in `tasks`, in id order.
-    pub(super) names: Vec<(TaskId, Arc<str>)>,
+    pub(super) names: Vec<(TaskId, TaskName)>,
     /// Tasks that returned `Ok`.
     pub(super) done: usize,
     /// Tasks that ended cancelled or aborted.
@@ -110,7 +110,7 @@ pub(super) struct State {
     /// yet that is no reason to fail.
     pub(super) shut_down: bool,
     /// This scope's tree was aborted (`abort_tree`): a nested scope opened
-    /// later is aborted at once, and a second walk stops here.
+    /// later starts cancelled, and a second walk stops here.
     pub(super) tree_aborted: bool,
     /// This scope's future was dropped before its last task was gone, and it
     /// holds a live count on its parent until then (`nest.rs`).
@@ -164,7 +164,7 @@ impl State {
         self.tasks.binary_search_by_key(&id, |r| r.id)
     }
 
-    pub(super) fn name(&self, id: TaskId) -> Option<Arc<str>> {
+    pub(super) fn name(&self, id: TaskId) -> Option<TaskName> {
         let at = self.names.binary_search_by_key(&id, |(id, _)| *id).ok()?;
         Some(self.names[at].1.clone())
     }
@@ -255,7 +255,7 @@ impl Inner {
     pub(super) fn admit(
         &self,
         kind: TaskKind,
-        name: Option<&Arc<str>>,
+        name: Option<&TaskName>,
         location: &'static std::panic::Location<'static>,
     ) -> Option<TaskId> {
         let spawned = self.since_opened(Instant::now());

@@ -64,7 +64,7 @@ impl Inner {
             .collect();
         tasks.extend(state.failures.iter().map(|failure| TaskSnapshot {
             id: failure.task(),
-            name: failure.name().map(Arc::from),
+            name: failure.task_name().cloned(),
             kind: failure.kind(),
             state: TaskState::Failed,
             location: failure.location(),

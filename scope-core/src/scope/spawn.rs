@@ -33,23 +33,23 @@ use super::task_future::TaskFuture;
 use super::Scope;
 use crate::error::{BoxError, TaskError};
 use crate::handle::{GracedSignal, OwnSignal, TaskHandle, TaskResult};
-use crate::ids::{TaskId, TaskMeta};
+use crate::ids::{TaskId, TaskMeta, TaskName};
 use crate::limit::{Permit, Start};
-use crate::observe::{self, Traced};
+use crate::observe::{self, ConsoleName, Traced};
 use crate::policy::TaskKind;
 
 /// How a task is to be spawned: its kind, name and spawn location, and the
 /// `max_concurrency` slot reserved for it, if any (`Scope::reserve`).
 pub(super) struct TaskOptions {
     pub(super) kind: TaskKind,
-    pub(super) name: Option<Arc<str>>,
+    pub(super) name: Option<TaskName>,
     pub(super) location: &'static Location<'static>,
     pub(super) slot: Option<Permit>,
 }
 
 impl TaskOptions {
     #[track_caller]
-    pub(super) fn new(kind: TaskKind, name: Option<Arc<str>>) -> Self {
+    pub(super) fn new(kind: TaskKind, name: Option<TaskName>) -> Self {
         TaskOptions {
             kind,
             name,
@@ -223,13 +223,15 @@ impl Inner {
         TaskFuture<Fut>: Future<Output = TaskResult<T>>,
     {
         let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
+        #[allow(clippy::let_unit_value)] // `()` unless built for tokio-console
+        let name = observe::console_name(self.id, self.name.as_deref(), &meta);
         let scope = Scope {
             inner: self.clone(),
         };
         let fut = TaskFuture::new(scope, meta.id, fut);
         let join = match span {
-            None => spawner.spawn(fut),
-            Some(span) => spawner.spawn(observe::traced(fut, span)),
+            None => spawner.spawn(fut, name),
+            Some(span) => spawner.spawn(observe::traced(fut, span), name),
         };
         match join {
             Ok(join) => {
@@ -360,11 +362,21 @@ where
     task(token).await.into_task()
 }
 
-/// Where a task is spawned: the scope's runtime, or the current `LocalSet`.
-/// `Err` with what is missing if it cannot be (the future is dropped).
+/// Where a task is spawned: the scope's runtime, the blocking pool, or the
+/// current `LocalSet`. `Err` with what is missing if it cannot be (the
+/// future is dropped).
+///
+/// Built with `--cfg tokio_unstable` (and the `tracing` feature), every
+/// spawner goes through Tokio's task builder, so that the task shows in
+/// tokio-console under its [`ConsoleName`]; otherwise through the plain
+/// functions, and the name is `()`.
 trait Spawner<F: Future> {
-    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str>;
+    fn spawn(self, fut: F, name: ConsoleName) -> Result<JoinHandle<F::Output>, &'static str>;
 }
+
+/// What Tokio's task builder says when it cannot spawn (it never does today).
+#[cfg(all(tokio_unstable, feature = "tracing"))]
+const BUILDER_FAILED: &str = "Tokio's task builder could not spawn the task";
 
 /// Spawns onto a runtime.
 struct OnRuntime<'a>(&'a tokio::runtime::Handle);
@@ -374,7 +386,14 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
+    #[cfg_attr(not(all(tokio_unstable, feature = "tracing")), allow(unused_variables))]
+    fn spawn(self, fut: F, name: ConsoleName) -> Result<JoinHandle<F::Output>, &'static str> {
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        return tokio::task::Builder::new()
+            .name(&name)
+            .spawn_on(fut, self.0)
+            .map_err(|_| BUILDER_FAILED);
+        #[cfg(not(all(tokio_unstable, feature = "tracing")))]
         Ok(self.0.spawn(fut))
     }
 }
@@ -389,8 +408,16 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
-        Ok(self.0.spawn_blocking(move || block_on(fut)))
+    #[cfg_attr(not(all(tokio_unstable, feature = "tracing")), allow(unused_variables))]
+    fn spawn(self, fut: F, name: ConsoleName) -> Result<JoinHandle<F::Output>, &'static str> {
+        let run = move || block_on(fut);
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        return tokio::task::Builder::new()
+            .name(&name)
+            .spawn_blocking_on(run, self.0)
+            .map_err(|_| BUILDER_FAILED);
+        #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+        Ok(self.0.spawn_blocking(run))
     }
 }
 
@@ -422,12 +449,25 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    fn spawn(self, fut: F) -> Result<JoinHandle<F::Output>, &'static str> {
+    #[cfg_attr(not(all(tokio_unstable, feature = "tracing")), allow(unused_variables))]
+    fn spawn(self, fut: F, name: ConsoleName) -> Result<JoinHandle<F::Output>, &'static str> {
         // Tokio panics outside a `LocalSet` (after dropping the future);
         // `launch` panics with this message, at the caller's location.
-        catch_unwind(AssertUnwindSafe(|| tokio::task::spawn_local(fut))).map_err(|_| {
-            "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
-             inside `LocalSet::run_until` or `LocalSet::block_on`"
-        })
+        let spawned = catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(all(tokio_unstable, feature = "tracing"))]
+            return tokio::task::Builder::new().name(&name).spawn_local(fut);
+            #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+            Ok::<_, std::convert::Infallible>(tokio::task::spawn_local(fut))
+        }));
+        let needs = "Scope::spawn_local needs a `tokio::task::LocalSet`: run the scope \
+                     inside `LocalSet::run_until` or `LocalSet::block_on`";
+        match spawned {
+            Ok(Ok(join)) => Ok(join),
+            #[cfg(all(tokio_unstable, feature = "tracing"))]
+            Ok(Err(_)) => Err(BUILDER_FAILED),
+            #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+            Ok(Err(never)) => match never {},
+            Err(_) => Err(needs),
+        }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -10,6 +9,7 @@ use super::spawn::TaskOptions;
 use super::Scope;
 use crate::error::BoxError;
 use crate::handle::{OptionalHandle, TaskHandle};
+use crate::ids::TaskName;
 use crate::policy::TaskKind;
 
 /// Options for one task (a name), then one of the `spawn` methods, which
@@ -37,7 +37,7 @@ use crate::policy::TaskKind;
 #[must_use = "a task builder does nothing until one of its `spawn` methods is called"]
 pub struct TaskBuilder<'a> {
     scope: &'a Scope,
-    name: Option<Arc<str>>,
+    name: Option<TaskName>,
 }
 
 impl<'a> TaskBuilder<'a> {
@@ -51,8 +51,8 @@ impl<'a> TaskBuilder<'a> {
     /// # Examples
     ///
     /// See [`TaskBuilder`].
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(Arc::from(name.into()));
+    pub fn name(mut self, name: impl Into<TaskName>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
