@@ -1,6 +1,6 @@
 //! SPEC.md "depth": scopes nest to any depth. A chain of 100,000 nested
 //! scopes, each opened inside a task of the one above (a recursive walk that
-//! spawns per level), is cancelled, dropped and snapshotted on a multi-thread
+//! spawns per level), is cancelled, shut down, dropped and snapshotted on a multi-thread
 //! runtime with Tokio's default worker stack, with no stack overflow; a
 //! snapshot's text stays bounded.
 //!
@@ -31,6 +31,8 @@ struct Chain {
     gone: Notify,
     /// Nested scopes that ended with `Reason::Cancelled`.
     cancelled: AtomicUsize,
+    /// Nested scopes that ended `Ok`.
+    ok: AtomicUsize,
 }
 
 /// Counts a level's task in `live` until it is dropped.
@@ -75,10 +77,14 @@ fn level(below: usize, grace: Duration, chain: Arc<Chain>) -> BoxFuture {
                 }
             })
             .await;
-        if let Err(error) = &result {
-            if matches!(error.reason(), Reason::Cancelled) {
+        match &result {
+            Ok(()) => {
+                chain.ok.fetch_add(1, SeqCst);
+            }
+            Err(error) if matches!(error.reason(), Reason::Cancelled) => {
                 chain.cancelled.fetch_add(1, SeqCst);
             }
+            Err(_) => {}
         }
         Ok(())
     })
@@ -202,5 +208,27 @@ async fn cancelling_a_chain_through_the_signal_by_hand_reaches_every_level() {
     let err = cancel_root(Duration::from_secs(3600), &chain, true).await;
     assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     assert_eq!(chain.cancelled.load(SeqCst), DEPTH);
+    assert_eq!(chain.live.load(SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_the_root_of_100_000_nested_scopes_ends_every_level_ok() {
+    let chain = Arc::new(Chain::default());
+    let c = chain.clone();
+    let grace = Duration::from_secs(3600);
+    within(Scope::builder().grace(grace).run(|scope| async move {
+        let first = c.clone();
+        scope.spawn(move |_| level(DEPTH - 1, grace, first));
+        c.reached.notified().await;
+        scope.shutdown();
+        Ok::<_, BoxError>(())
+    }))
+    .await
+    .expect("a shutdown is not a failure");
+    assert_eq!(
+        chain.ok.load(SeqCst),
+        DEPTH,
+        "every nested scope was shut down and ended Ok"
+    );
     assert_eq!(chain.live.load(SeqCst), 0);
 }
