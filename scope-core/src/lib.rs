@@ -17,6 +17,8 @@
 //! - **cancel**: cancel a signal, the cooperative request to stop. Cancelling a
 //!   scope cancels its signal (so every task's token), its nested scopes, and
 //!   every later spawn; cancelling a task cancels its token alone.
+//! - **shut down** (a scope): cancel it as a graceful end, which is not a
+//!   failure ([`Scope::shutdown`]); its nested scopes are shut down too.
 //! - **abort**: Tokio's hard stop; the task is dropped at its next `.await`.
 //!   Cancelled tasks are aborted after the scope's grace period (default zero).
 //!   **Abort the tree**: what dropping a scope's future does: every task of
@@ -36,7 +38,7 @@
 //!
 //! | file | the rule it owns |
 //! |---|---|
-//! | `ids.rs` | [`TaskId`], [`ScopeId`], a task's identity (`TaskMeta`) |
+//! | `ids.rs` | [`TaskId`], [`ScopeId`], [`TaskName`], a task's identity (`TaskMeta`) |
 //! | `policy.rs` | [`Policy`], [`TaskKind`], and `decide`: policy × kind → what a failure does (a pure, table-tested function) |
 //! | `error.rs` | [`TaskError`], [`TaskFailure`], [`ScopeError`], [`Reason`] |
 //! | `handle.rs` | [`TaskHandle`], [`OptionalHandle`]: awaiting a task, and cancelling it through its own token |
@@ -45,13 +47,13 @@
 //! | `snapshot.rs` | [`ScopeSnapshot`] and its drawing |
 //! | `scope.rs` | [`Scope`], [`with_scope`], [`Scope::current`]: the front door |
 //! | `scope/inner.rs` | a scope's state, its lock, admitting a task and counting it out |
-//! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task |
+//! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task; onto the runtime, the blocking pool or a `LocalSet` (named for tokio-console with `--cfg tokio_unstable`) |
 //! | `scope/local.rs` | the `spawn_local` forms, for `!Send` tasks on a `LocalSet` |
 //! | `scope/reserve.rs` | backpressure: [`Scope::reserve`] a `max_concurrency` slot, then spawn into it ([`SpawnPermit`]) |
 //! | `scope/task_future.rs` | the future every task and body runs in: scope entered, panics caught, end counted |
 //! | `scope/failure.rs` | failure reporting: a task failed → `decide` → record and reason → the nearest error handler |
 //! | `scope/handler.rs` | an error handler, removed when it panics |
-//! | `scope/cancel.rs` | cancellation: fail and cancel a scope and its nested scopes, abort, abort the tree, grace on one clock |
+//! | `scope/cancel.rs` | cancellation: fail, cancel or shut down a scope and its nested scopes, abort, abort the tree, grace on one clock |
 //! | `scope/nest.rs` | nesting: adopt a nested scope, leave the parent, the parent lease |
 //! | `scope/run.rs` | the run loop, and dropping it |
 //! | `scope/builder.rs` | [`ScopeBuilder`] and opening a scope |
