@@ -216,7 +216,7 @@ impl<T> fmt::Debug for TaskHandle<T> {
 /// A handle to an optional task: awaiting it yields `Some(value)`, or `None`
 /// if the task failed or was cancelled.
 ///
-/// The task's failure is still recorded in [`Scope::errors`] and goes to the
+/// The task's failure is still recorded in [`Scope::errors`](crate::Scope::errors) and goes to the
 /// nearest error handler; it never fails the scope.
 ///
 /// # Examples

@@ -197,7 +197,7 @@ impl Scope {
     /// the scope's [`signal`](Self::signal): cancelling it reaches this task
     /// alone) once the task may start (at once, or when a [`max_concurrency`](ScopeBuilder::max_concurrency)
     /// slot frees up). If the scope was cancelled or has ended, `task` is never
-    /// called and the handle yields [`TaskError::Cancelled`]. `spawn` never blocks.
+    /// called and the handle yields [`TaskError::Cancelled`](crate::TaskError::Cancelled). `spawn` never blocks.
     ///
     /// # Examples
     ///
