@@ -17,6 +17,9 @@
 //!   of every scope nested in it is aborted at once, and the scope holds its
 //!   parent until its aborted tasks are gone (`nest.rs`).
 //!
+//! The public side, [`Scope::cancel`], [`Scope::shutdown`], [`Scope::signal`],
+//! [`Scope::cancelled`] and [`Scope::is_cancelled`], is at the end.
+//!
 //! Both walks down the tree are loops over a work list, never recursions, and
 //! each visits a scope once: a chain of 100,000 nested scopes is cancelled or
 //! dropped in linear time on any stack (SPEC.md "depth").
@@ -25,8 +28,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, Weak};
 
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::inner::{Inner, State};
+use super::Scope;
 use crate::error::Reason;
 use crate::observe;
 
@@ -206,5 +211,138 @@ impl Inner {
         let children = std::mem::take(&mut state.children);
         drop(state);
         children.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+impl Scope {
+    /// Cancels the scope: every task's token and every nested scope is
+    /// cancelled, tasks are aborted after the grace period, later spawns are
+    /// refused, and the scope fails with [`Reason::Cancelled`] (unless it had
+    /// already failed). The body is not interrupted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{with_scope, TaskError};
+    ///
+    /// let err = with_scope(|scope| async move {
+    ///     scope.cancel();
+    ///     assert!(scope.is_cancelled());
+    ///     let late = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        self.inner.fail(Reason::Cancelled);
+    }
+
+    /// Shuts the scope down gracefully: as [`cancel`](Self::cancel) (every
+    /// task's token is cancelled at once, later spawns are refused, tasks
+    /// still running after the grace period are aborted, nested scopes are
+    /// shut down too), but it is not a failure. The scope ends `Ok` with its
+    /// body's value unless something else fails it (a failure under
+    /// [`Policy::Cancel`](crate::Policy::Cancel), a critical failure, the body's `Err`, its timeout).
+    /// The tasks it ends yield [`TaskError::Cancelled`](crate::TaskError::Cancelled),
+    /// which is not a failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// let served = Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .grace(Duration::from_secs(5))
+    ///     .run(|scope| async move {
+    ///         let connection = scope.spawn(|signal| async move {
+    ///             signal.cancelled().await; // finish the request in flight, then stop
+    ///             Ok::<_, std::io::Error>("said goodbye")
+    ///         });
+    ///         scope.shutdown();
+    ///         assert!(scope.is_cancelled());
+    ///         assert_eq!(connection.await.unwrap(), "said goodbye");
+    ///         Ok::<_, std::io::Error>(42)
+    ///     })
+    ///     .await
+    ///     .unwrap(); // a shutdown is not a failure
+    /// assert_eq!(served, 42);
+    /// # }
+    /// ```
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Completes once the scope's signal is cancelled: by a cancel, a
+    /// shutdown, a failure, its timeout or an ancestor. It owns what it
+    /// needs, so it can stand in a `select!` without a temporary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let _ = async_scope::with_scope(|scope| async move {
+    ///     let stopped = scope.cancelled();
+    ///     scope.cancel();
+    ///     stopped.await; // ready at once
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await;
+    /// # }
+    /// ```
+    pub fn cancelled(&self) -> WaitForCancellationFutureOwned {
+        self.inner.token.clone().cancelled_owned()
+    }
+
+    /// Returns `true` if the scope was cancelled: explicitly, by an ancestor,
+    /// by a failure, by its timeout, or shut down. A scope that ended normally is not
+    /// cancelled (though it refuses new spawns).
+    ///
+    /// # Examples
+    ///
+    /// See [`Scope::cancel`].
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// Returns the scope's signal: a token that is cancelled when this scope
+    /// is cancelled (explicitly, by an ancestor, by a failure or by its timeout).
+    ///
+    /// Every task's own token is a child of it. Cancelling it by hand is
+    /// [`cancel`](Self::cancel), noticed at once: later spawns are refused and
+    /// the scope fails with [`Reason::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{with_scope, Reason, TaskError};
+    ///
+    /// let err = with_scope(|scope| async move {
+    ///     let signal = scope.signal();
+    ///     signal.cancel(); // the same as scope.cancel()
+    ///     assert!(scope.is_cancelled());
+    ///     let late = scope.spawn(|_| async { Ok::<_, std::io::Error>(()) });
+    ///     assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::Cancelled));
+    /// # }
+    /// ```
+    pub fn signal(&self) -> CancellationToken {
+        self.inner.token.clone()
     }
 }
