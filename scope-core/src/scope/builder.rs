@@ -15,7 +15,7 @@ use super::handler::Handler;
 use super::inner::{Inner, State};
 use super::run::{self, ShutdownSignal};
 use super::Scope;
-use crate::error::{BoxError, Reason, ScopeError, TaskFailure};
+use crate::error::{BoxError, ScopeError, TaskFailure};
 use crate::ids::ScopeId;
 use crate::limit::Slots;
 use crate::observe;
@@ -371,9 +371,9 @@ impl ScopeBuilder {
             span,
         });
         if let Some(parent) = &inner.parent {
-            // Opened under an ancestor that was already cancelled.
-            if parent.adopt(&inner) {
-                inner.fail(Reason::Cancelled);
+            // Opened under an ancestor that was already cancelled or shut down.
+            if let Some(stop) = parent.adopt(&inner) {
+                inner.stop(stop);
             }
         }
         Scope { inner }

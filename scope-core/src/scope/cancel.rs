@@ -73,6 +73,11 @@ impl Inner {
         }
     }
 
+    /// Stops the scope as `stop` says (`fail` or `shutdown`).
+    pub(super) fn stop(&self, stop: Stop) {
+        self.stop_locked(self.lock(), stop);
+    }
+
     /// Stops the scope, then every scope nested in it (a failure reaches
     /// them as `Cancelled`), with a loop over a work list.
     fn stop_locked(&self, state: MutexGuard<'_, State>, stop: Stop) {

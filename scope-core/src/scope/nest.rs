@@ -17,22 +17,31 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::cancel::Stop;
 use super::inner::Inner;
+use crate::error::Reason;
 
 impl Inner {
     /// Keeps a weak link to a nested scope.
     ///
-    /// Returns `true` if this scope was already cancelled: the nested scope
-    /// must then start cancelled. Checked under the lock `fail` and
-    /// `abort_tree` take the list under, so a nested scope is either in the
-    /// list they walk or sees the cancellation here.
-    pub(super) fn adopt(&self, child: &Arc<Inner>) -> bool {
+    /// Returns how the nested scope must start stopped if this scope was
+    /// already: cancelled (or failed, or aborted), or shut down. Checked
+    /// under the lock `fail`, `shutdown` and `abort_tree` take the list
+    /// under, so a nested scope is either in the list they walk or sees the
+    /// stop here.
+    pub(super) fn adopt(&self, child: &Arc<Inner>) -> Option<Stop> {
         let mut state = self.lock();
         state.children.push(Arc::downgrade(child));
-        state.reason.is_some()
-            || state.tree_aborted
-            || self.aborted.load(Ordering::Relaxed)
-            || self.token.is_cancelled()
+        if state.reason.is_some() || state.tree_aborted || self.aborted.load(Ordering::Relaxed) {
+            Some(Stop::Fail(Reason::Cancelled))
+        } else if state.shut_down {
+            Some(Stop::Shutdown)
+        } else if self.token.is_cancelled() {
+            // Cancelled by hand, not noticed yet.
+            Some(Stop::Fail(Reason::Cancelled))
+        } else {
+            None
+        }
     }
 
     /// Takes an ended scope out of its parent's `children`.
