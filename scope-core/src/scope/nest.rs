@@ -32,11 +32,11 @@ impl Inner {
     pub(super) fn adopt(&self, child: &Arc<Inner>) -> Option<Stop> {
         let mut state = self.lock();
         state.children.push(Arc::downgrade(child));
-        if state.reason.is_some() || state.tree_aborted || self.aborted.load(Ordering::Relaxed) {
+        if state.reason.is_some() || state.tree_aborted {
             Some(Stop::Fail(Reason::Cancelled))
         } else if state.shut_down {
             Some(Stop::Shutdown)
-        } else if self.token.is_cancelled() {
+        } else if self.aborted.load(Ordering::Relaxed) || self.token.is_cancelled() {
             // Cancelled by hand, not noticed yet.
             Some(Stop::Fail(Reason::Cancelled))
         } else {
