@@ -93,4 +93,33 @@ fn a_panicking_subscriber_loses_no_failure_and_hangs_no_scope() {
         assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
         assert!(err.failures().is_empty());
     });
+
+    // Panics on the INFO event of a scope's cancellation: reported while the
+    // scope is failed by a task's failure. The scope is still cancelled (its
+    // sibling sees its token) and ends; the panic reaches the failing task's
+    // handle.
+    with_panicking_subscriber("scope cancelled", async {
+        let err = guard(async_scope::with_scope(|scope| async move {
+            let sibling = scope.spawn(|signal| async move {
+                signal.cancelled().await;
+                Ok::<_, BoxError>("saw the cancellation")
+            });
+            tokio::task::yield_now().await;
+            let failing = scope.spawn(|_| async { Err::<(), _>("boom") });
+            let handled = failing.await;
+            assert!(
+                matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
+                "{handled:?}"
+            );
+            assert!(scope.is_cancelled());
+            let _ = sibling.await; // aborted or done: either way it ended
+            Ok::<_, BoxError>(())
+        }))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "boom"),
+            "{err}"
+        );
+    });
 }

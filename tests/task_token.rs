@@ -255,3 +255,18 @@ async fn signal_cancel_by_hand_cancels_nested_scopes() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn signal_cancel_by_hand_then_shutdown_is_still_a_cancel() {
+    guard(async move {
+        let err = with_scope(|scope| async move {
+            scope.signal().cancel();
+            scope.shutdown(); // the cancel came first: it names the reason
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    })
+    .await;
+}

@@ -52,6 +52,11 @@ pub(crate) fn shielded(report: impl FnOnce()) -> Option<Panic> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(report)).err()
 }
 
+/// [`shielded`], for an event that returns something (a span).
+pub(crate) fn shielded_with<R>(report: impl FnOnce() -> R) -> Result<R, Panic> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(report))
+}
+
 /// Resumes a panic [`shielded`] caught, if any.
 pub(crate) fn resume(panic: Option<Panic>) {
     if let Some(panic) = panic {

@@ -82,15 +82,17 @@ impl Inner {
     /// them as `Cancelled`), with a loop over a work list.
     fn stop_locked(&self, state: MutexGuard<'_, State>, stop: Stop) {
         let mut nested = Vec::new();
-        self.stop_one(state, &stop, &mut nested);
+        let mut panic = self.stop_one(state, &stop, &mut nested);
         let below = match stop {
             Stop::Fail(_) => Stop::Fail(Reason::Cancelled),
             Stop::Shutdown => Stop::Shutdown,
         };
         while let Some(scope) = nested.pop() {
             let state = scope.lock();
-            scope.stop_one(state, &below, &mut nested);
+            let more = scope.stop_one(state, &below, &mut nested);
+            panic = panic.or(more);
         }
+        observe::resume(panic);
     }
 
     /// Stops this one scope; pushes its nested scopes onto `nested` unless it
@@ -105,22 +107,22 @@ impl Inner {
         mut state: MutexGuard<'_, State>,
         stop: &Stop,
         nested: &mut Vec<Arc<Inner>>,
-    ) {
+    ) -> Option<observe::Panic> {
         state.accepting = false;
+        // A signal cancelled by hand, not noticed yet, was a cancel, and came
+        // first: it names the reason, even for a shutdown that follows it.
+        let by_hand = state.reason.is_none() && !state.shut_down && self.token.is_cancelled();
         let first = match stop {
             _ if state.reason.is_some() => None,
             Stop::Shutdown if state.shut_down => None,
-            Stop::Shutdown => {
+            Stop::Shutdown if !by_hand => {
                 state.shut_down = true;
                 Some(None)
             }
-            Stop::Fail(reason) => {
-                // A signal cancelled by hand was a cancel, and came first.
-                let by_hand = self.token.is_cancelled() && !state.shut_down;
-                let reason = if by_hand {
-                    Reason::Cancelled
-                } else {
-                    reason.clone()
+            Stop::Shutdown | Stop::Fail(_) => {
+                let reason = match stop {
+                    Stop::Fail(reason) if !by_hand => reason.clone(),
+                    _ => Reason::Cancelled,
                 };
                 state.reason = Some(reason.clone());
                 Some(Some(reason))
@@ -130,19 +132,22 @@ impl Inner {
             nested.extend(state.children.iter().filter_map(Weak::upgrade));
         }
         drop(state);
-        // Reported after the unlock: a subscriber is user code.
-        match &first {
+        // Reported after the unlock (a subscriber is user code), and shielded:
+        // should the subscriber panic, the scope is still cancelled, and the
+        // panic goes on once the whole walk is done.
+        let panic = observe::shielded(|| match &first {
             Some(Some(reason)) => {
                 observe::scope_cancelled(self.id, self.name.as_deref(), &self.span, reason);
             }
             Some(None) => observe::scope_shutdown(self.id, self.name.as_deref(), &self.span),
             None => {}
-        }
+        });
         self.cancelled_at.get_or_init(Instant::now);
         self.token.cancel();
         if self.grace.is_zero() {
             self.abort_tasks();
         }
+        panic
     }
 
     /// When the grace period after the scope's cancellation ends, if it was

@@ -222,7 +222,14 @@ impl Inner {
         S: Spawner<TaskFuture<Fut>> + Spawner<Traced<TaskFuture<Fut>>>,
         TaskFuture<Fut>: Future<Output = TaskResult<T>>,
     {
-        let span = observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta);
+        // Should the subscriber panic on the new span, the task is still
+        // spawned and counted (without a span), and the panic goes on after.
+        let (span, panic) = match observe::shielded_with(|| {
+            observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta)
+        }) {
+            Ok(span) => (span, None),
+            Err(panic) => (None, Some(panic)),
+        };
         #[allow(clippy::let_unit_value)] // `()` unless built for tokio-console
         let name = observe::console_name(self.id, self.name.as_deref(), &meta);
         let scope = Scope {
@@ -236,6 +243,7 @@ impl Inner {
         match join {
             Ok(join) => {
                 self.register(meta.id, join.abort_handle());
+                observe::resume(panic);
                 join
             }
             Err(needs) => {
