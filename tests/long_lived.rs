@@ -1516,7 +1516,7 @@ async fn spawn_blocking_handle_cancel_cancels_its_token_alone() {
 }
 
 #[tokio::test]
-async fn spawn_blocking_takes_no_max_concurrency_slot() {
+async fn spawn_blocking_takes_a_max_concurrency_slot_in_turn() {
     guard_for(REAL_TIME_LIMIT, async {
         let live = Live::default();
         Scope::builder()
@@ -1526,9 +1526,22 @@ async fn spawn_blocking_takes_no_max_concurrency_slot() {
                 async move {
                     let holder = scope.spawn(live.pending());
                     live.reaches(1).await;
-                    let value = scope.spawn_blocking(|_| Res::Ok(5)).await?;
-                    assert_eq!(value, 5);
+                    let called = Flag::default();
+                    let c = called.clone();
+                    let blocking = scope.spawn_blocking(move |_| {
+                        c.set();
+                        Res::Ok(5)
+                    });
+                    // Give the blocking pool every chance to run it: it must
+                    // wait for the slot the holder has.
+                    for _ in 0..20 {
+                        tokio::task::yield_now().await;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    assert!(!called.get(), "ran without a slot");
                     holder.cancel();
+                    assert_eq!(blocking.await?, 5);
+                    assert!(called.get());
                     Res::Ok(())
                 }
             })

@@ -311,9 +311,9 @@ impl Scope {
     /// cancels its token, which `task` should check, and the scope waits for
     /// it (even when the scope's future is dropped, the enclosing scope does).
     /// If the scope was cancelled or has ended, `task` is never called and the
-    /// handle yields `Cancelled`. It takes no
-    /// [`max_concurrency`](ScopeBuilder::max_concurrency) slot: the blocking
-    /// pool has its own limit.
+    /// handle yields `Cancelled`. It takes a
+    /// [`max_concurrency`](ScopeBuilder::max_concurrency) slot as any task
+    /// (waiting for it on its blocking thread, in spawn order).
     ///
     /// # Examples
     ///

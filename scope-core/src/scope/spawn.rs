@@ -308,10 +308,23 @@ impl Inner {
             Err(id) => return TaskHandle::refused(id),
         };
         let own = prepared.own_signal();
-        let Prepared { meta, token, .. } = prepared;
+        let Prepared {
+            meta, token, slot, ..
+        } = prepared;
         let id = meta.id;
-        let fut = async move { task(token).into_task() };
-        let join = self.launch(meta, fut, OnBlockingPool(&self.runtime));
+        let spawner = OnBlockingPool(&self.runtime);
+        let join = if self.slots.is_none() {
+            self.launch(meta, async move { task(token).into_task() }, spawner)
+        } else {
+            // Waits for its slot on its blocking thread (never starting once
+            // cancelled), then calls `task` there. No grace: it cannot be
+            // aborted anyway.
+            // (Its error boxed at once, so that the future holds no `E`, which need not be `Send`.)
+            let blocking =
+                move |token| std::future::ready(task(token).map_err(Into::<BoxError>::into));
+            let fut = self.guarded(id, token, None, slot, blocking);
+            self.launch(meta, fut, spawner)
+        };
         TaskHandle::spawned(id, join, own)
     }
 
