@@ -130,8 +130,6 @@ type IdCell = Arc<OnceLock<TaskId>>;
 // === the rules, once per spawner ===
 
 per_spawner!(
-    policy_cancel_a_failing_task_cancels_its_siblings_and_fails_the_scope,
-    policy_supervise_failures_are_collected_and_handled_while_siblings_go_on,
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
     critical_a_failing_critical_task_fails_the_scope_under_either_policy,
     optional_a_failing_optional_task_yields_none_is_recorded_and_handled,
@@ -155,93 +153,6 @@ per_spawner!(
     dropping_the_scope_future_aborts_every_task_and_none_is_polled_again,
     failures_carry_the_task_name_and_spawn_site,
 );
-
-/// Policy Cancel: a Normal task that fails (`Err` or panic) cancels every
-/// sibling (all kinds) and fails the scope with `TaskFailed`, the first failure.
-async fn policy_cancel_a_failing_task_cancels_its_siblings_and_fails_the_scope(sp: Spawner) {
-    for how in BOTH {
-        let live = Live::default();
-        let failing = IdCell::default();
-        let (l, f) = (live.clone(), failing.clone());
-        let err = with_scope(|scope| async move {
-            let sibling = sp.spawn(&scope, l.pending());
-            let critical = sp.spawn_critical(&scope, l.pending());
-            let optional = sp.spawn_optional(&scope, l.pending());
-            l.reaches(3).await;
-            f.set(sp.spawn(&scope, fails(how, "boom")).id()).unwrap();
-            assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
-            assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-            assert_eq!(optional.await, None);
-            assert!(scope.is_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        let failure = task_failed(&err);
-        assert_eq!(Some(&failure.task()), failing.get());
-        assert_eq!(failure.kind(), TaskKind::Normal);
-        assert!(is_failure(failure.error(), how, "boom"), "{how:?}: {err}");
-        assert_eq!(
-            err.failures().len(),
-            1,
-            "cancelled siblings counted as failures"
-        );
-        assert_eq!(live.count(), 0);
-        assert!(
-            live.all_tokens_cancelled(),
-            "a sibling's token was not cancelled"
-        );
-    }
-}
-
-/// Policy Supervise: failing tasks are recorded in `errors()`, in order, and
-/// go to the handler once each; siblings go on and the scope succeeds.
-async fn policy_supervise_failures_are_collected_and_handled_while_siblings_go_on(sp: Spawner) {
-    let seen = Seen::default();
-    let value = Scope::builder()
-        .policy(Policy::Supervise)
-        .on_error(collecting(&seen))
-        .run(|scope| async move {
-            let (tx, rx) = oneshot::channel::<()>();
-            let sibling = sp.spawn(&scope, move |token| async move {
-                rx.await.ok();
-                Res::Ok(token.is_cancelled())
-            });
-            // One failure after the other, so that their order is known.
-            let failed = sp.spawn(&scope, fails(Failing::Err, "flaky"));
-            assert!(is_failure(
-                &failed.await.unwrap_err(),
-                Failing::Err,
-                "flaky"
-            ));
-            let panicked = sp.spawn(&scope, fails(Failing::Panic, "shaky"));
-            assert!(is_failure(
-                &panicked.await.unwrap_err(),
-                Failing::Panic,
-                "shaky"
-            ));
-            assert!(
-                !scope.is_cancelled(),
-                "a supervised failure cancelled the scope"
-            );
-            tx.send(()).unwrap();
-            assert!(!sibling.await?, "the sibling's token was cancelled");
-            scope.wait_for_completion().await?;
-            let errors = scope.errors();
-            assert_eq!(errors.len(), 2);
-            assert!(errors.iter().all(|f| f.kind() == TaskKind::Normal));
-            assert!(is_failure(errors[0].error(), Failing::Err, "flaky"));
-            assert!(is_failure(errors[1].error(), Failing::Panic, "shaky"));
-            Res::Ok(3)
-        })
-        .await
-        .unwrap();
-    assert_eq!(value, 3);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2, "each failure goes to the handler once");
-    assert!(is_failure(seen[0].error(), Failing::Err, "flaky"));
-    assert!(is_failure(seen[1].error(), Failing::Panic, "shaky"));
-}
 
 /// Error handler and nesting: a supervised failure in a scope nested in a
 /// task, with no handler of its own, goes once to the nearest ancestor's
