@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_scope::{
-    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, ScopeError, TaskError,
-    TaskFailure, TaskId, TaskKind,
+    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, TaskError, TaskFailure,
+    TaskKind,
 };
 use futures::FutureExt;
 use tokio::sync::{oneshot, Notify};
@@ -31,108 +31,15 @@ use tokio::time::Instant;
 
 mod common;
 use common::{
-    guard, guard_for, panic_of, panic_text, per_spawner, settle, Live, Res, Spawner, Task,
+    collecting, counted, critical_failed, fails, guard, guard_for, is_failure, panic_of,
+    panic_text, per_spawner, reason_is_cancelled, settle, settle_times, task_failed, watcher,
+    Failing, IdCell, Live, Res, Seen, Spawner, Task, ON_PURPOSE,
 };
-
-// === helpers ===
-
-/// The start of this file's own panic messages, kept out of the output.
-const ON_PURPOSE: &str = "on purpose: ";
-
-/// How a failing task fails.
-#[derive(Clone, Copy, Debug)]
-enum Failing {
-    Err,
-    Panic,
-}
-
-const BOTH: [Failing; 2] = [Failing::Err, Failing::Panic];
-
-/// A task that fails as told after a yield.
-fn fails(
-    how: Failing,
-    msg: &'static str,
-) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    common::quiet_panics(ON_PURPOSE);
-    move |_| {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            match how {
-                Failing::Err => Err(msg.into()),
-                Failing::Panic => panic!("{ON_PURPOSE}{msg}"),
-            }
-        })
-    }
-}
-
-/// Whether `error` is what a [`fails`] task with `how` and `msg` ends with.
-fn is_failure(error: &TaskError, how: Failing, msg: &str) -> bool {
-    match (how, error) {
-        (Failing::Err, TaskError::Failed(e)) => e.to_string() == msg,
-        (Failing::Panic, TaskError::Panicked(m)) => m.strip_prefix(ON_PURPOSE) == Some(msg),
-        _ => false,
-    }
-}
-
-/// A task that counts the calls of its closure and ends at once.
-fn counted(called: &Arc<AtomicUsize>) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
-    let called = called.clone();
-    move |_| {
-        called.fetch_add(1, SeqCst);
-        Box::pin(async { Ok(()) })
-    }
-}
-
-/// A task that waits for its token, then ends `Ok` with the virtual time since `start`.
-fn watcher(
-    live: &Live,
-    start: Instant,
-) -> impl FnOnce(CancellationToken) -> Task<Duration> + Send + 'static {
-    let live = live.clone();
-    move |token| {
-        Box::pin(async move {
-            let _probe = live.watch(&token);
-            token.cancelled().await;
-            Ok(start.elapsed())
-        })
-    }
-}
-
-fn task_failed(err: &ScopeError) -> &TaskFailure {
-    match err.reason() {
-        Reason::TaskFailed(failure) => failure,
-        other => panic!("expected TaskFailed, got {other:?}"),
-    }
-}
-
-fn critical_failed(err: &ScopeError) -> &TaskFailure {
-    match err.reason() {
-        Reason::CriticalTaskFailed(failure) => failure,
-        other => panic!("expected CriticalTaskFailed, got {other:?}"),
-    }
-}
-
-fn reason_is_cancelled(err: &ScopeError) -> bool {
-    matches!(err.reason(), Reason::Cancelled)
-}
-
-/// An error handler that keeps every failure it is given.
-type Seen = Arc<Mutex<Vec<TaskFailure>>>;
-
-fn collecting(seen: &Seen) -> impl Fn(&TaskFailure) + Send + Sync + 'static {
-    let seen = seen.clone();
-    move |failure| seen.lock().unwrap().push(failure.clone())
-}
-
-/// A task id set once from inside a scope's body.
-type IdCell = Arc<OnceLock<TaskId>>;
 
 // === the rules, once per spawner ===
 
 per_spawner!(
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
-    critical_a_failing_critical_task_fails_the_scope_under_either_policy,
-    optional_a_failing_optional_task_yields_none_is_recorded_and_handled,
     body_err_cancels_every_task_and_fails_with_body_failed,
     body_panic_joins_every_task_then_the_panic_continues,
     scope_cancel_signals_every_task_token_at_once,
@@ -184,96 +91,6 @@ async fn error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler(sp:
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert!(is_failure(seen[0].error(), Failing::Err, "deep"));
-}
-
-/// A Critical task that fails (`Err` or panic) cancels the scope at once and
-/// fails it with `CriticalTaskFailed`, under either policy; no handler sees it.
-async fn critical_a_failing_critical_task_fails_the_scope_under_either_policy(sp: Spawner) {
-    for policy in [Policy::Cancel, Policy::Supervise] {
-        for how in BOTH {
-            let live = Live::default();
-            let seen = Seen::default();
-            let critical = IdCell::default();
-            let (l, k) = (live.clone(), critical.clone());
-            let err = Scope::builder()
-                .policy(policy)
-                .on_error(collecting(&seen))
-                .run(|scope| async move {
-                    let sibling = sp.spawn(&scope, l.pending());
-                    let optional = sp.spawn_optional(&scope, l.pending());
-                    l.reaches(2).await;
-                    let commit = sp.spawn_critical(&scope, fails(how, "commit failed"));
-                    k.set(commit.id()).unwrap();
-                    assert!(is_failure(&commit.await.unwrap_err(), how, "commit failed"));
-                    assert!(scope.is_cancelled(), "not cancelled at once");
-                    assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
-                    assert_eq!(optional.await, None);
-                    Res::Ok(())
-                })
-                .await
-                .unwrap_err();
-            let failure = critical_failed(&err);
-            assert_eq!(Some(&failure.task()), critical.get(), "{policy:?} {how:?}");
-            assert_eq!(failure.kind(), TaskKind::Critical);
-            assert!(is_failure(failure.error(), how, "commit failed"));
-            assert_eq!(err.failures().len(), 1);
-            assert!(
-                seen.lock().unwrap().is_empty(),
-                "a scope failure went to the handler"
-            );
-            assert_eq!(live.count(), 0);
-            assert!(live.all_tokens_cancelled());
-        }
-    }
-}
-
-/// An Optional task that fails yields `None`, is recorded with kind Optional
-/// and goes to the handler, in order; it neither cancels nor fails the scope
-/// (under policy Cancel, where a Normal failure would).
-async fn optional_a_failing_optional_task_yields_none_is_recorded_and_handled(sp: Spawner) {
-    let seen = Seen::default();
-    let ids = Arc::new(Mutex::new(Vec::new()));
-    let i = ids.clone();
-    let value = Scope::builder()
-        .on_error(collecting(&seen))
-        .run(|scope| async move {
-            let (tx, rx) = oneshot::channel::<()>();
-            let sibling = sp.spawn(&scope, move |token| async move {
-                rx.await.ok();
-                Res::Ok((7, token.is_cancelled()))
-            });
-            // One failure after the other, so that their order is known.
-            let failed = sp.spawn_optional(&scope, fails(Failing::Err, "statsd down"));
-            i.lock().unwrap().push(failed.id());
-            assert_eq!(failed.await, None);
-            let panicked = sp.spawn_optional(&scope, fails(Failing::Panic, "statsd gone"));
-            i.lock().unwrap().push(panicked.id());
-            assert_eq!(panicked.await, None);
-            assert!(
-                !scope.is_cancelled(),
-                "an optional failure cancelled the scope"
-            );
-            tx.send(()).unwrap();
-            let (v, sibling_cancelled) = sibling.await?;
-            assert!(!sibling_cancelled);
-            let errors = scope.errors();
-            assert_eq!(errors.len(), 2);
-            assert!(errors.iter().all(|f| f.kind() == TaskKind::Optional));
-            Res::Ok(v)
-        })
-        .await
-        .unwrap();
-    assert_eq!(value, 7);
-    let seen = seen.lock().unwrap();
-    let seen_ids: Vec<_> = seen.iter().map(TaskFailure::task).collect();
-    assert_eq!(
-        seen_ids,
-        *ids.lock().unwrap(),
-        "each failure goes to the handler once, in order"
-    );
-    assert!(seen.iter().all(|f| f.kind() == TaskKind::Optional));
-    assert!(is_failure(seen[0].error(), Failing::Err, "statsd down"));
-    assert!(is_failure(seen[1].error(), Failing::Panic, "statsd gone"));
 }
 
 /// The body returns `Err`: every task (all kinds, one ignoring its token)
@@ -982,13 +799,6 @@ impl Board {
             }) as Task<usize>
         };
         (task, tx)
-    }
-}
-
-/// Lets every runnable task run, `n` times over.
-async fn settle_times(n: usize) {
-    for _ in 0..n {
-        settle().await;
     }
 }
 
