@@ -32,8 +32,8 @@ use tokio::time::Instant;
 mod common;
 use common::{
     collecting, counted, critical_failed, fails, guard, guard_for, is_failure, panic_of,
-    panic_text, per_spawner, reason_is_cancelled, settle, settle_times, task_failed, watcher,
-    Failing, IdCell, Live, Res, Seen, Spawner, Task, ON_PURPOSE,
+    panic_text, per_spawner, reason_is_cancelled, settle, settle_times, task_failed, Failing,
+    IdCell, Live, Res, Seen, Spawner, Task, ON_PURPOSE,
 };
 
 // === the rules, once per spawner ===
@@ -42,18 +42,11 @@ per_spawner!(
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
     body_err_cancels_every_task_and_fails_with_body_failed,
     body_panic_joins_every_task_then_the_panic_continues,
-    scope_cancel_signals_every_task_token_at_once,
-    scope_cancel_refuses_later_spawns_without_calling_the_closure,
-    scope_cancel_refuses_a_spawn_from_a_task_in_its_grace_period,
     an_ended_scope_handle_refuses_spawns_without_panicking,
     parent_cancel_cancels_a_scope_nested_in_the_body_and_its_tasks,
     parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks,
     a_handle_awaited_yields_ok_failed_panicked_or_cancelled,
     dropping_a_handle_does_not_cancel_its_task,
-    task_handle_cancel_cancels_that_task_alone,
-    task_handle_cancel_signals_the_token_at_once_then_aborts_after_grace,
-    cancellation_without_grace_aborts_at_once,
-    grace_period_signals_first_then_aborts_and_ok_within_it_counts,
     timeout_cancels_every_task_and_fails_with_timed_out,
     max_concurrency_runs_at_most_n_at_once_in_spawn_order,
     max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled,
@@ -143,98 +136,6 @@ async fn body_panic_joins_every_task_then_the_panic_continues(sp: Spawner) {
         "the panic went on before the tasks were joined"
     );
     assert!(live.all_tokens_cancelled());
-}
-
-/// `scope.cancel()` cancels every task's token (all kinds) at once; with a
-/// grace period they end by themselves; the scope fails with `Cancelled`,
-/// and cancellation is not a failure.
-async fn scope_cancel_signals_every_task_token_at_once(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let start = Instant::now();
-    let err = Scope::builder()
-        .grace(Duration::from_secs(1))
-        .run(|scope| async move {
-            let normal = sp.spawn(&scope, watcher(&l, start));
-            let critical = sp.spawn_critical(&scope, watcher(&l, start));
-            let optional = sp.spawn_optional(&scope, watcher(&l, start));
-            l.reaches(3).await;
-            assert!(!normal.is_finished() && !critical.is_finished());
-            scope.cancel();
-            assert!(scope.is_cancelled());
-            assert_eq!(normal.await?, Duration::ZERO);
-            assert_eq!(critical.await?, Duration::ZERO);
-            assert_eq!(optional.await, Some(Duration::ZERO));
-            assert!(
-                scope.errors().is_empty(),
-                "cancellation counted as a failure"
-            );
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert!(err.failures().is_empty());
-    assert_eq!(live.count(), 0);
-}
-
-/// After `scope.cancel()`, every spawn (all kinds, plain and named) is
-/// refused: its closure is never called, its handle yields `Cancelled`
-/// (`None` for optional) at once.
-async fn scope_cancel_refuses_later_spawns_without_calling_the_closure(sp: Spawner) {
-    let called = Arc::new(AtomicUsize::new(0));
-    let c = called.clone();
-    let err = with_scope(|scope| async move {
-        scope.cancel();
-        let normal = sp.spawn(&scope, counted(&c));
-        let critical = sp.spawn_critical(&scope, counted(&c));
-        let optional = sp.spawn_optional(&scope, counted(&c));
-        let named = sp.named(&scope, "late").spawn(counted(&c));
-        let named_critical = sp.named(&scope, "late").spawn_critical(counted(&c));
-        let named_optional = sp.named(&scope, "late").spawn_optional(counted(&c));
-        assert!(normal.is_finished() && named.is_finished());
-        assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-        assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-        assert_eq!(optional.await, None);
-        assert!(matches!(named.await, Err(TaskError::Cancelled)));
-        assert!(matches!(named_critical.await, Err(TaskError::Cancelled)));
-        assert_eq!(named_optional.await, None);
-        settle().await;
-        Res::Ok(())
-    })
-    .await
-    .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(called.load(SeqCst), 0, "a refused closure was called");
-}
-
-/// After `scope.cancel()`, a task in its grace period that spawns (through
-/// `Scope::current()`) is refused too.
-async fn scope_cancel_refuses_a_spawn_from_a_task_in_its_grace_period(sp: Spawner) {
-    let called = Arc::new(AtomicUsize::new(0));
-    let c = called.clone();
-    let err = Scope::builder()
-        .grace(Duration::from_secs(1))
-        .run(|scope| async move {
-            let (started_tx, started) = oneshot::channel::<()>();
-            let spawner = sp.spawn(&scope, move |token| async move {
-                started_tx.send(()).unwrap();
-                token.cancelled().await;
-                let late = sp.spawn(&Scope::current().unwrap(), counted(&c));
-                Res::Ok(matches!(late.await, Err(TaskError::Cancelled)))
-            });
-            started.await?;
-            scope.cancel();
-            assert!(
-                spawner.await?,
-                "a spawn during the grace period was not refused"
-            );
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(called.load(SeqCst), 0);
 }
 
 /// A `Scope` handle kept after its scope ended refuses spawns as after
@@ -375,180 +276,6 @@ async fn dropping_a_handle_does_not_cancel_its_task(sp: Spawner) {
         done.get(),
         "the scope ended before the task, or the task was cancelled"
     );
-}
-
-/// `TaskHandle::cancel` on a task of any kind cancels it alone: it yields
-/// `Cancelled` (`None`), its destructors run, it is not a failure, and its
-/// sibling and the scope go on, under either policy.
-async fn task_handle_cancel_cancels_that_task_alone(sp: Spawner) {
-    for policy in [Policy::Cancel, Policy::Supervise] {
-        let live = Live::default();
-        let seen = Seen::default();
-        let l = live.clone();
-        let value = Scope::builder()
-            .policy(policy)
-            .on_error(collecting(&seen))
-            .run(|scope| async move {
-                let (tx, rx) = oneshot::channel::<()>();
-                let sibling = sp.spawn(&scope, move |token| async move {
-                    rx.await.ok();
-                    Res::Ok((1, token.is_cancelled()))
-                });
-                let normal = sp.spawn(&scope, l.pending());
-                let critical = sp.spawn_critical(&scope, l.pending());
-                let optional = sp.spawn_optional(&scope, l.pending());
-                l.reaches(3).await;
-                normal.cancel();
-                critical.cancel();
-                optional.cancel();
-                assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-                assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-                assert_eq!(optional.await, None);
-                assert_eq!(l.count(), 0, "a cancelled task's destructors have not run");
-                assert!(!scope.is_cancelled());
-                tx.send(()).unwrap();
-                let (v, sibling_cancelled) = sibling.await?;
-                assert!(!sibling_cancelled, "the sibling's token was cancelled");
-                assert!(
-                    scope.errors().is_empty(),
-                    "a cancelled task counted as a failure"
-                );
-                Res::Ok(v)
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{policy:?}: {e}"));
-        assert_eq!(value, 1);
-        assert!(seen.lock().unwrap().is_empty());
-    }
-}
-
-/// With a grace period, `TaskHandle::cancel` cancels that task's own token
-/// at once (not a sibling's) and aborts it after the grace period.
-async fn task_handle_cancel_signals_the_token_at_once_then_aborts_after_grace(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let start = Instant::now();
-    Scope::builder()
-        .grace(Duration::from_millis(100))
-        .run(|scope| async move {
-            let signalled = Arc::new(OnceLock::new());
-            let s = signalled.clone();
-            let (sibling_tx, sibling_token) = oneshot::channel::<CancellationToken>();
-            let sibling = sp.spawn(&scope, move |token| async move {
-                sibling_tx.send(token).unwrap();
-                Res::Ok(())
-            });
-            let victim = sp.spawn(&scope, move |token| async move {
-                let _probe = l.watch(&token);
-                token.cancelled().await;
-                s.set(start.elapsed()).unwrap();
-                // Ignores the signal from here on: only the abort ends it.
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                Res::Ok(())
-            });
-            let sibling_token = sibling_token.await?;
-            live.reaches(1).await;
-            victim.cancel();
-            assert!(matches!(victim.await, Err(TaskError::Cancelled)));
-            assert_eq!(
-                signalled.get(),
-                Some(&Duration::ZERO),
-                "not signalled at once"
-            );
-            assert_eq!(
-                start.elapsed(),
-                Duration::from_millis(100),
-                "not aborted after grace"
-            );
-            sibling.await?;
-            assert!(
-                !sibling_token.is_cancelled(),
-                "cancelling one task signalled a sibling"
-            );
-            assert!(!scope.is_cancelled());
-            assert_eq!(live.count(), 0);
-            assert!(live.all_tokens_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-}
-
-/// Without a grace period, a cancelled task is aborted at once at its
-/// `.await`, its token cancelled first and its destructors run.
-async fn cancellation_without_grace_aborts_at_once(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let err = with_scope(|scope| async move {
-        let h = sp.spawn(&scope, l.stubborn());
-        l.reaches(1).await;
-        let start = Instant::now();
-        scope.cancel();
-        assert!(matches!(h.await, Err(TaskError::Cancelled)));
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        assert_eq!(l.count(), 0, "the aborted task's destructors have not run");
-        Res::Ok(())
-    })
-    .await
-    .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert!(
-        live.all_tokens_cancelled(),
-        "the token was not cancelled before the abort"
-    );
-}
-
-/// Grace period: a cancelled task's token is cancelled at once, it is
-/// aborted after the grace period, and one that ends `Ok` within it yields `Ok`.
-async fn grace_period_signals_first_then_aborts_and_ok_within_it_counts(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let signalled = Arc::new(OnceLock::new());
-    let s = signalled.clone();
-    let start = Instant::now();
-    let err = Scope::builder()
-        .grace(Duration::from_millis(100))
-        .run(|scope| async move {
-            let (stubborn_live, flusher) = (l.clone(), l.clone());
-            let stubborn = sp.spawn(&scope, move |token| async move {
-                let _probe = stubborn_live.watch(&token);
-                token.cancelled().await;
-                s.set(start.elapsed()).unwrap();
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                Res::Ok(())
-            });
-            let flushing = sp.spawn_optional(&scope, move |token| async move {
-                let _probe = flusher.watch(&token);
-                token.cancelled().await;
-                tokio::time::sleep(Duration::from_millis(50)).await; // flush
-                Res::Ok(2)
-            });
-            l.reaches(2).await;
-            scope.cancel();
-            assert_eq!(
-                flushing.await,
-                Some(2),
-                "a task ending Ok during grace lost its value"
-            );
-            assert_eq!(start.elapsed(), Duration::from_millis(50));
-            assert!(matches!(stubborn.await, Err(TaskError::Cancelled)));
-            assert_eq!(
-                start.elapsed(),
-                Duration::from_millis(100),
-                "not aborted after grace"
-            );
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(
-        signalled.get(),
-        Some(&Duration::ZERO),
-        "the token was not cancelled at once"
-    );
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
 }
 
 /// `timeout(d)`: when `d` elapses, every task is cancelled and the scope
