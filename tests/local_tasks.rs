@@ -24,7 +24,6 @@ use async_scope::{
     with_scope, BoxError, CancellationToken, Policy, Reason, Scope, TaskError, TaskFailure,
     TaskKind,
 };
-use futures::FutureExt;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::LocalSet;
 use tokio::time::Instant;
@@ -32,21 +31,16 @@ use tokio::time::Instant;
 mod common;
 use common::{
     collecting, counted, critical_failed, fails, guard, guard_for, is_failure, panic_of,
-    panic_text, per_spawner, reason_is_cancelled, settle, settle_times, task_failed, Failing,
-    IdCell, Live, Res, Seen, Spawner, Task, ON_PURPOSE,
+    per_spawner, reason_is_cancelled, settle, settle_times, task_failed, Failing, IdCell, Live,
+    Res, Seen, Spawner, Task, ON_PURPOSE,
 };
 
 // === the rules, once per spawner ===
 
 per_spawner!(
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
-    body_err_cancels_every_task_and_fails_with_body_failed,
-    body_panic_joins_every_task_then_the_panic_continues,
-    an_ended_scope_handle_refuses_spawns_without_panicking,
     parent_cancel_cancels_a_scope_nested_in_the_body_and_its_tasks,
     parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks,
-    a_handle_awaited_yields_ok_failed_panicked_or_cancelled,
-    dropping_a_handle_does_not_cancel_its_task,
     timeout_cancels_every_task_and_fails_with_timed_out,
     max_concurrency_runs_at_most_n_at_once_in_spawn_order,
     max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled,
@@ -84,79 +78,6 @@ async fn error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler(sp:
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert!(is_failure(seen[0].error(), Failing::Err, "deep"));
-}
-
-/// The body returns `Err`: every task (all kinds, one ignoring its token)
-/// is cancelled, and the scope fails with `BodyFailed`.
-async fn body_err_cancels_every_task_and_fails_with_body_failed(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let err = with_scope(|scope| async move {
-        sp.spawn(&scope, l.pending());
-        sp.spawn_critical(&scope, l.pending());
-        sp.spawn_optional(&scope, l.stubborn());
-        l.reaches(3).await;
-        Err::<(), BoxError>("body gave up".into())
-    })
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err.reason(), Reason::BodyFailed(e) if e.to_string() == "body gave up"),
-        "{err}"
-    );
-    assert!(err.failures().is_empty());
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
-}
-
-/// The body panics: the scope cancels and joins its tasks, then the panic continues.
-async fn body_panic_joins_every_task_then_the_panic_continues(sp: Spawner) {
-    common::quiet_panics(ON_PURPOSE);
-    let live = Live::default();
-    let l = live.clone();
-    let run = with_scope(|scope| async move {
-        sp.spawn(&scope, l.pending());
-        sp.spawn_critical(&scope, l.stubborn());
-        l.reaches(2).await;
-        if std::hint::black_box(true) {
-            panic!("{ON_PURPOSE}body exploded");
-        }
-        Res::Ok(())
-    });
-    let payload = std::panic::AssertUnwindSafe(run)
-        .catch_unwind()
-        .await
-        .expect_err("the body's panic was swallowed");
-    assert_eq!(panic_text(&*payload), format!("{ON_PURPOSE}body exploded"));
-    // No task had a turn since the panic surfaced: they are gone only if
-    // the scope joined them first.
-    assert_eq!(
-        live.count(),
-        0,
-        "the panic went on before the tasks were joined"
-    );
-    assert!(live.all_tokens_cancelled());
-}
-
-/// A `Scope` handle kept after its scope ended refuses spawns as after
-/// `cancel()`, and nothing panics; a scope that ended normally is not cancelled.
-async fn an_ended_scope_handle_refuses_spawns_without_panicking(sp: Spawner) {
-    let called = Arc::new(AtomicUsize::new(0));
-    let kept = with_scope(|scope| async move { Res::Ok(scope.clone()) })
-        .await
-        .unwrap();
-    assert!(matches!(
-        sp.spawn(&kept, counted(&called)).await,
-        Err(TaskError::Cancelled)
-    ));
-    let critical = sp.named(&kept, "late").spawn_critical(counted(&called));
-    assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-    assert_eq!(sp.spawn_optional(&kept, counted(&called)).await, None);
-    assert_eq!(called.load(SeqCst), 0);
-    assert!(
-        !kept.is_cancelled(),
-        "a scope that ended normally is not cancelled"
-    );
 }
 
 /// A cancelled parent cancels a scope nested in its body (reason
@@ -219,63 +140,6 @@ async fn parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks(sp: Spawne
     assert_eq!(nested.lock().unwrap().as_deref(), Some("cancelled"));
     assert_eq!(live.count(), 0);
     assert!(live.all_tokens_cancelled());
-}
-
-/// An awaited handle yields `Ok(value)`, `Failed`, `Panicked` or
-/// `Cancelled` (`Some`/`None` for optional).
-async fn a_handle_awaited_yields_ok_failed_panicked_or_cancelled(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let err = Scope::builder()
-        .policy(Policy::Supervise)
-        .run(|scope| async move {
-            let ok = sp.spawn(&scope, |_| async {
-                tokio::task::yield_now().await;
-                Res::Ok(String::from("value"))
-            });
-            let failed = sp.spawn(&scope, fails(Failing::Err, "nope"));
-            let panicked = sp.spawn(&scope, fails(Failing::Panic, "oops"));
-            let optional = sp.spawn_optional(&scope, |_| async { Res::Ok(5) });
-            let forever = sp.spawn(&scope, l.pending());
-            assert_eq!(ok.await?, "value");
-            assert!(is_failure(&failed.await.unwrap_err(), Failing::Err, "nope"));
-            assert!(is_failure(
-                &panicked.await.unwrap_err(),
-                Failing::Panic,
-                "oops"
-            ));
-            assert_eq!(optional.await, Some(5));
-            l.reaches(1).await;
-            scope.cancel();
-            assert!(matches!(forever.await, Err(TaskError::Cancelled)));
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(err.failures().len(), 2);
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
-}
-
-/// Dropping a handle does not cancel its task: the scope still waits for it.
-async fn dropping_a_handle_does_not_cancel_its_task(sp: Spawner) {
-    let done = common::Flag::default();
-    let d = done.clone();
-    with_scope(|scope| async move {
-        drop(sp.spawn(&scope, move |_| async move {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            d.set();
-            Res::Ok(())
-        }));
-        Res::Ok(())
-    })
-    .await
-    .unwrap();
-    assert!(
-        done.get(),
-        "the scope ended before the task, or the task was cancelled"
-    );
 }
 
 /// `timeout(d)`: when `d` elapses, every task is cancelled and the scope
