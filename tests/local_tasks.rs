@@ -21,12 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_scope::{
-    with_scope, BoxError, CancellationToken, Policy, Reason, Scope, TaskError, TaskFailure,
-    TaskKind,
+    with_scope, BoxError, CancellationToken, Policy, Scope, TaskError, TaskFailure, TaskKind,
 };
 use tokio::sync::{oneshot, Notify};
 use tokio::task::LocalSet;
-use tokio::time::Instant;
 
 mod common;
 use common::{
@@ -39,9 +37,6 @@ use common::{
 
 per_spawner!(
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
-    parent_cancel_cancels_a_scope_nested_in_the_body_and_its_tasks,
-    parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks,
-    timeout_cancels_every_task_and_fails_with_timed_out,
     max_concurrency_runs_at_most_n_at_once_in_spawn_order,
     max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled,
     dropping_the_scope_future_aborts_every_task_and_none_is_polled_again,
@@ -78,96 +73,6 @@ async fn error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler(sp:
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert!(is_failure(seen[0].error(), Failing::Err, "deep"));
-}
-
-/// A cancelled parent cancels a scope nested in its body (reason
-/// `Cancelled`) and that scope's tasks.
-async fn parent_cancel_cancels_a_scope_nested_in_the_body_and_its_tasks(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let err = with_scope(|scope| async move {
-        let outer = scope.clone();
-        let nested = with_scope(|inner| async move {
-            sp.spawn(&inner, l.pending());
-            sp.spawn_optional(&inner, l.stubborn());
-            l.reaches(2).await;
-            outer.cancel();
-            assert!(inner.is_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(reason_is_cancelled(&nested), "{nested}");
-        Res::Ok(())
-    })
-    .await
-    .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
-}
-
-/// A cancelled parent cancels a scope nested in one of its tasks (reason
-/// `Cancelled`) and that scope's tasks.
-async fn parent_cancel_cancels_a_scope_nested_in_a_task_and_its_tasks(sp: Spawner) {
-    let live = Live::default();
-    let nested = Arc::new(Mutex::new(None::<String>));
-    let (l, n) = (live.clone(), nested.clone());
-    let err = Scope::builder()
-        // The grace period lets the task see its nested scope's result.
-        .grace(Duration::from_secs(1))
-        .run(|scope| async move {
-            let watch = l.clone();
-            sp.spawn(&scope, move |_| async move {
-                let result = with_scope(|inner| async move {
-                    sp.spawn(&inner, l.pending());
-                    Res::Ok(())
-                })
-                .await;
-                *n.lock().unwrap() = Some(match result {
-                    Err(e) if reason_is_cancelled(&e) => "cancelled".into(),
-                    other => format!("{other:?}"),
-                });
-                Res::Ok(())
-            });
-            watch.reaches(1).await;
-            scope.cancel();
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(nested.lock().unwrap().as_deref(), Some("cancelled"));
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
-}
-
-/// `timeout(d)`: when `d` elapses, every task is cancelled and the scope
-/// fails with `TimedOut`; a task that ended in time keeps its value.
-async fn timeout_cancels_every_task_and_fails_with_timed_out(sp: Spawner) {
-    let live = Live::default();
-    let l = live.clone();
-    let start = Instant::now();
-    let err = Scope::builder()
-        .timeout(Duration::from_secs(5))
-        .run(|scope| async move {
-            let quick = sp.spawn(&scope, |_| async {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                Res::Ok("in time")
-            });
-            sp.spawn(&scope, l.stubborn());
-            sp.spawn_critical(&scope, l.pending());
-            sp.spawn_optional(&scope, l.stubborn());
-            assert_eq!(quick.await?, "in time");
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(err.reason(), Reason::TimedOut), "{err}");
-    assert_eq!(start.elapsed(), Duration::from_secs(5));
-    assert!(err.failures().is_empty());
-    assert_eq!(live.count(), 0);
-    assert!(live.all_tokens_cancelled());
 }
 
 /// `max_concurrency(n)`, with tasks of every spawn method: at most `n` run
