@@ -29,16 +29,14 @@ use tokio::task::LocalSet;
 mod common;
 use common::{
     collecting, counted, critical_failed, fails, guard, guard_for, is_failure, panic_of,
-    per_spawner, reason_is_cancelled, settle, settle_times, task_failed, Failing, IdCell, Live,
-    Res, Seen, Spawner, Task, ON_PURPOSE,
+    per_spawner, settle, settle_times, task_failed, Failing, IdCell, Live, Res, Seen, Spawner,
+    ON_PURPOSE,
 };
 
 // === the rules, once per spawner ===
 
 per_spawner!(
     error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
-    max_concurrency_runs_at_most_n_at_once_in_spawn_order,
-    max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled,
     dropping_the_scope_future_aborts_every_task_and_none_is_polled_again,
     failures_carry_the_task_name_and_spawn_site,
 );
@@ -73,79 +71,6 @@ async fn error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler(sp:
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert!(is_failure(seen[0].error(), Failing::Err, "deep"));
-}
-
-/// `max_concurrency(n)`, with tasks of every spawn method: at most `n` run
-/// at once, and the others start in spawn order.
-async fn max_concurrency_runs_at_most_n_at_once_in_spawn_order(sp: Spawner) {
-    let board = Board::default();
-    let b = board.clone();
-    Scope::builder()
-        .max_concurrency(2)
-        .run(|scope| async move {
-            let mut handles = Vec::new();
-            let mut releases = Vec::new();
-            for n in 0..6 {
-                let (task, tx) = b.task(n);
-                handles.push(match n % 3 {
-                    0 => sp.spawn(&scope, task),
-                    1 => sp.spawn_critical(&scope, task),
-                    _ => sp.named(&scope, format!("t{n}")).spawn(task),
-                });
-                releases.push(tx);
-            }
-            settle().await;
-            assert_eq!(b.started(), [0, 1]);
-            for last in 2..6 {
-                releases.remove(0).send(()).unwrap();
-                settle().await;
-                assert_eq!(b.started(), (0..=last).collect::<Vec<_>>());
-            }
-            for tx in releases {
-                tx.send(()).unwrap();
-            }
-            for (n, h) in handles.into_iter().enumerate() {
-                assert_eq!(h.await?, n);
-            }
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    assert_eq!(board.max_running.load(SeqCst), 2);
-}
-
-/// `max_concurrency`: tasks waiting for a slot when the scope is cancelled
-/// never run: their closures are never called, their handles yield `Cancelled`.
-async fn max_concurrency_tasks_waiting_for_a_slot_never_run_once_cancelled(sp: Spawner) {
-    let live = Live::default();
-    let called = Arc::new(AtomicUsize::new(0));
-    let (l, k) = (live.clone(), called.clone());
-    let err = Scope::builder()
-        .max_concurrency(1)
-        .run(|scope| async move {
-            let running = sp.spawn(&scope, l.pending());
-            let waiting: Vec<_> = (0..3).map(|_| sp.spawn(&scope, counted(&k))).collect();
-            let waiting_optional = sp.spawn_optional(&scope, counted(&k));
-            l.reaches(1).await;
-            settle().await;
-            assert_eq!(k.load(SeqCst), 0, "a task ran beyond the limit");
-            scope.cancel();
-            assert!(matches!(running.await, Err(TaskError::Cancelled)));
-            for h in waiting {
-                assert!(matches!(h.await, Err(TaskError::Cancelled)));
-            }
-            assert_eq!(waiting_optional.await, None);
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert!(reason_is_cancelled(&err), "{err}");
-    assert_eq!(
-        called.load(SeqCst),
-        0,
-        "a waiting task's closure was called"
-    );
-    assert_eq!(live.count(), 0);
 }
 
 /// Dropping the scope's future aborts every task at once, its own (all
@@ -258,44 +183,6 @@ async fn failures_carry_the_task_name_and_spawn_site(sp: Spawner) {
     .unwrap_err();
     assert_eq!(task_failed(&err).name(), Some("render"));
     assert!(err.to_string().contains("gpu lost"), "{err}");
-}
-
-/// What the tasks of a `max_concurrency` test did.
-#[derive(Clone, Default)]
-struct Board {
-    /// Task numbers in the order their closures were called.
-    started: Arc<Mutex<Vec<usize>>>,
-    running: Arc<AtomicUsize>,
-    max_running: Arc<AtomicUsize>,
-}
-
-impl Board {
-    fn started(&self) -> Vec<usize> {
-        self.started.lock().unwrap().clone()
-    }
-
-    /// Task `n`: it records its start, then runs until the sender fires.
-    fn task(
-        &self,
-        n: usize,
-    ) -> (
-        impl FnOnce(CancellationToken) -> Task<usize> + Send + 'static,
-        oneshot::Sender<()>,
-    ) {
-        let (tx, rx) = oneshot::channel::<()>();
-        let board = self.clone();
-        let task = move |_| {
-            board.started.lock().unwrap().push(n);
-            let running = board.running.fetch_add(1, SeqCst) + 1;
-            board.max_running.fetch_max(running, SeqCst);
-            Box::pin(async move {
-                rx.await.ok();
-                board.running.fetch_sub(1, SeqCst);
-                Ok(n)
-            }) as Task<usize>
-        };
-        (task, tx)
-    }
 }
 
 // === what only local tasks have ===
