@@ -1,191 +1,35 @@
-//! Local tasks: `Scope::spawn_local`, `spawn_local_critical`,
+//! What only local tasks have (`Scope::spawn_local`, `spawn_local_critical`,
 //! `spawn_local_optional` and `TaskBuilder`'s `spawn_local*`, on a
-//! `tokio::task::LocalSet`.
+//! `tokio::task::LocalSet`): `!Send` futures and values, Send and local tasks
+//! side by side in one scope (values, failures, one `max_concurrency`
+//! limit), `spawn_local` where no `LocalSet` is, and a multi_thread runtime.
 //!
-//! Every row of SPEC.md's "Rules" that concerns a task is written once below,
-//! as an `async fn rule(sp: Spawner)`, and [`common::per_spawner!`] runs it
-//! once per spawner: `rule::spawn` with `spawn*`, `rule::spawn_local` with
-//! `spawn_local*` inside a `LocalSet`. The tests after them are what only
-//! local tasks have: `!Send` futures and values, Send and local tasks in one
-//! scope, `spawn_local` where no `LocalSet` is, and a multi_thread runtime.
+//! The rules that hold for every task are not here: each area file runs
+//! them once per spawner through [`common::per_spawner!`] (`rule::spawn`
+//! with `spawn*`, `rule::spawn_local` with `spawn_local*` in a `LocalSet`).
 //!
-//! Time is paused on a current_thread runtime: "at once" and "after the
-//! grace period" are exact instants of virtual time; "the task has started"
-//! is [`Live::reaches`]; every other ordering is forced by oneshots, `Notify`
-//! and counters.
+//! Time is paused on a current_thread runtime, except on the multi_thread
+//! runtime, where a limit only turns a hang into a failure; "the task has
+//! started" is [`Live::reaches`]; every other ordering is forced by
+//! oneshots and counters.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_scope::{
     with_scope, BoxError, CancellationToken, Policy, Scope, TaskError, TaskFailure, TaskKind,
 };
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::task::LocalSet;
 
 mod common;
 use common::{
-    collecting, counted, critical_failed, fails, guard, guard_for, is_failure, panic_of,
-    per_spawner, settle, settle_times, task_failed, Failing, IdCell, Live, Res, Seen, Spawner,
-    ON_PURPOSE,
+    counted, critical_failed, fails, guard, guard_for, is_failure, panic_of, settle, task_failed,
+    Failing, IdCell, Live, Res, Spawner, ON_PURPOSE,
 };
-
-// === the rules, once per spawner ===
-
-per_spawner!(
-    error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler,
-    dropping_the_scope_future_aborts_every_task_and_none_is_polled_again,
-    failures_carry_the_task_name_and_spawn_site,
-);
-
-/// Error handler and nesting: a supervised failure in a scope nested in a
-/// task, with no handler of its own, goes once to the nearest ancestor's
-/// handler, and belongs to the nested scope.
-async fn error_handler_a_nested_failure_goes_to_the_nearest_ancestor_handler(sp: Spawner) {
-    let seen = Seen::default();
-    Scope::builder()
-        .on_error(collecting(&seen))
-        .run(|scope| async move {
-            let nested = sp.spawn(&scope, move |_| async move {
-                Scope::builder()
-                    .policy(Policy::Supervise)
-                    .run(|inner| async move {
-                        sp.spawn(&inner, fails(Failing::Err, "deep"));
-                        inner.wait_for_completion().await?;
-                        Res::Ok(inner.errors().len())
-                    })
-                    .await
-            });
-            assert_eq!(nested.await?, 1);
-            assert!(
-                scope.errors().is_empty(),
-                "a nested failure belongs to the nested scope"
-            );
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1);
-    assert!(is_failure(seen[0].error(), Failing::Err, "deep"));
-}
-
-/// Dropping the scope's future aborts every task at once, its own (all
-/// kinds, woken or asleep) and a nested scope's: each destructor runs with
-/// its token cancelled, and none is polled again.
-async fn dropping_the_scope_future_aborts_every_task_and_none_is_polled_again(sp: Spawner) {
-    let live = Live::default();
-    let notify = Arc::new(Notify::new());
-    let (l, n) = (live.clone(), notify.clone());
-    let mut run = Box::pin(with_scope(|scope| async move {
-        sp.spawn(&scope, l.busy());
-        sp.spawn_critical(&scope, l.busy());
-        sp.spawn_optional(&scope, l.busy());
-        sp.spawn(&scope, l.woken_by(&n));
-        sp.spawn(&scope, l.stubborn());
-        let nested = l.clone();
-        sp.spawn(&scope, move |_| async move {
-            with_scope(|inner| async move {
-                sp.spawn(&inner, nested.busy());
-                Res::Ok(())
-            })
-            .await?;
-            Res::Ok(())
-        });
-        std::future::pending::<()>().await;
-        Res::Ok(())
-    }));
-    tokio::select! {
-        biased;
-        _ = &mut run => unreachable!("the body never ends"),
-        () = live.reaches(6) => {}
-        // Busy tasks keep paused time from advancing: fail instead of spinning.
-        () = settle_times(100) => panic!("not every task started"),
-    }
-    // Woken, so scheduled, but it must not be polled again.
-    notify.notify_waiters();
-    drop(run);
-    let polls = live.polls();
-    settle().await;
-    assert_eq!(
-        live.polls(),
-        polls,
-        "a task was polled after the scope's future was dropped"
-    );
-    assert_eq!(live.count(), 0, "a task outlived the scope's future");
-    assert!(
-        live.all_tokens_cancelled(),
-        "a task was dropped with its token not cancelled"
-    );
-}
-
-/// A failure carries its task's name (`TaskFailure::name`) and spawn site,
-/// for every kind, in `errors()`, in the handler and in the scope's reason.
-async fn failures_carry_the_task_name_and_spawn_site(sp: Spawner) {
-    // Supervised: a named normal and a named optional failure, an unnamed
-    // one, then a named critical one.
-    let seen = Seen::default();
-    let line = Arc::new(OnceLock::new());
-    let l = line.clone();
-    let err = Scope::builder()
-        .policy(Policy::Supervise)
-        .on_error(collecting(&seen))
-        .run(|scope| async move {
-            let ui = sp.named(&scope, "ui").spawn(fails(Failing::Err, "redraw"));
-            assert!(is_failure(&ui.await.unwrap_err(), Failing::Err, "redraw"));
-            let metrics = sp.named(&scope, "metrics");
-            let metrics = metrics.spawn_optional(fails(Failing::Panic, "statsd"));
-            assert_eq!(metrics.await, None);
-            let (unnamed, here) = (sp.spawn(&scope, fails(Failing::Err, "x")), line!());
-            l.set(here).unwrap();
-            assert!(unnamed.await.is_err());
-            let errors = scope.errors();
-            let names: Vec<_> = errors.iter().map(TaskFailure::name).collect();
-            assert_eq!(names, [Some("ui"), Some("metrics"), None]);
-            assert!(errors[0].to_string().contains("\"ui\""), "{}", errors[0]);
-            let commit = sp.named(&scope, "commit");
-            let commit = commit.spawn_critical(fails(Failing::Err, "disk full"));
-            assert!(is_failure(
-                &commit.await.unwrap_err(),
-                Failing::Err,
-                "disk full"
-            ));
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(critical_failed(&err).name(), Some("commit"));
-    let handled: Vec<_> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|f| f.name().map(str::to_owned))
-        .collect();
-    assert_eq!(
-        handled,
-        [Some("ui".to_owned()), Some("metrics".to_owned()), None]
-    );
-    for failure in err.failures() {
-        assert_eq!(failure.location().file(), file!(), "{failure}");
-    }
-    assert_eq!(Some(&err.failures()[2].location().line()), line.get());
-
-    // Policy Cancel: the name is in the reason.
-    let err = with_scope(|scope| async move {
-        sp.named(&scope, "render")
-            .spawn(fails(Failing::Panic, "gpu lost"));
-        Res::Ok(())
-    })
-    .await
-    .unwrap_err();
-    assert_eq!(task_failed(&err).name(), Some("render"));
-    assert!(err.to_string().contains("gpu lost"), "{err}");
-}
-
-// === what only local tasks have ===
 
 /// Every local spawn method (plain and named, each kind) takes a `!Send`
 /// future holding an `Rc` across `.await`, and hands back a `!Send` value;
