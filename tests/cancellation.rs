@@ -2,17 +2,23 @@
 //! "cancellation mechanics"; "Details": the body is not interrupted, a task
 //! that ends with `Ok(v)` during its grace period yields `Ok(v)`,
 //! `is_cancelled()`). Time is paused wherever a grace period matters, so
-//! "at once" and "after the grace period" are exact instants.
+//! "at once" and "after the grace period" are exact instants. Each rule test
+//! that spawns runs once per spawner (`rule::spawn`, `rule::spawn_local`:
+//! see `common::per_spawner!`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_scope::{with_scope, CancellationToken, Policy, Reason, Scope, TaskError, TaskFailure};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 mod common;
-use common::{guard, settle, Flag, Live, Res};
+use common::{
+    collecting, counted, guard, per_spawner, reason_is_cancelled, settle, watcher, Flag, Live, Res,
+    Seen, Spawner,
+};
 
 // === helpers ===
 
@@ -40,395 +46,373 @@ fn counting_handler(count: &Arc<AtomicUsize>) -> impl Fn(&TaskFailure) + Send + 
     }
 }
 
+// === the rules that concern tasks, once per spawner ===
+
+per_spawner!(
+    scope_cancel_signals_every_task_token_at_once,
+    scope_cancel_fails_scope_with_reason_cancelled,
+    scope_cancel_is_not_a_failure,
+    scope_cancel_cancels_nested_scopes,
+    scope_cancel_refuses_later_spawns_without_calling_the_closure,
+    scope_cancel_refuses_spawns_from_tasks_in_their_grace_period,
+    cancelled_task_is_aborted_at_once_without_grace,
+    grace_period_signals_first_then_aborts_and_ok_within_it_counts,
+    grace_period_applies_to_every_cancelled_task_at_once,
+    destructors_of_an_aborted_task_run,
+    task_handle_cancel_cancels_that_task_alone,
+    task_handle_cancel_signals_the_token_at_once_then_aborts_after_grace,
+    task_handle_cancel_cancels_the_task_token_without_grace,
+    task_handle_cancel_after_the_task_ended_keeps_its_value,
+    body_runs_to_its_end_after_a_task_failure,
+    body_sees_cancellation_through_handles_at_once,
+    body_sees_cancellation_through_is_cancelled_and_signal,
+    is_cancelled_after_failure,
+    is_cancelled_false_after_supervised_and_optional_failures,
+    is_cancelled_false_after_normal_end_yet_spawns_are_refused,
+);
+
 // === scope.cancel() ===
 
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_signals_every_task_token() {
-    guard(async move {
-        let seen = Arc::new(AtomicUsize::new(0));
-        let s = seen.clone();
-        let err = Scope::builder()
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                let handles: Vec<_> = (0..3)
-                    .map(|_| {
-                        let s = s.clone();
-                        scope.spawn(move |token| async move {
-                            token.cancelled().await;
-                            s.fetch_add(1, SeqCst);
-                            Res::Ok(())
-                        })
-                    })
-                    .collect();
-                let optional = scope.spawn_optional({
-                    let s = s.clone();
-                    move |token| async move {
-                        token.cancelled().await;
-                        s.fetch_add(1, SeqCst);
-                        Res::Ok(())
-                    }
-                });
-                settle().await;
-                scope.cancel();
-                for h in handles {
-                    h.await?;
-                }
-                optional.await;
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert_eq!(seen.load(SeqCst), 4);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_fails_scope_with_reason_cancelled() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            scope.spawn(|_| std::future::pending::<Res>());
+/// `scope.cancel()` cancels every task's token (all kinds) at once; with a
+/// grace period they end by themselves, with their values; the scope fails
+/// with `Cancelled`, and cancellation is not a failure.
+async fn scope_cancel_signals_every_task_token_at_once(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let start = Instant::now();
+    let err = Scope::builder()
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let normal = sp.spawn(&scope, watcher(&l, start));
+            let critical = sp.spawn_critical(&scope, watcher(&l, start));
+            let optional = sp.spawn_optional(&scope, watcher(&l, start));
+            l.reaches(3).await;
+            assert!(!normal.is_finished() && !critical.is_finished());
             scope.cancel();
+            assert!(scope.is_cancelled());
+            assert_eq!(normal.await?, Duration::ZERO);
+            assert_eq!(critical.await?, Duration::ZERO);
+            assert_eq!(optional.await, Some(Duration::ZERO));
+            assert!(
+                scope.errors().is_empty(),
+                "cancellation counted as a failure"
+            );
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert!(err.is_cancelled());
-    })
-    .await;
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert!(err.failures().is_empty());
+    assert_eq!(live.count(), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_is_not_a_failure() {
-    guard(async move {
-        let handled = Arc::new(AtomicUsize::new(0));
-        let err = Scope::builder()
-            .policy(Policy::Supervise)
-            .on_error(counting_handler(&handled))
-            .run(|scope| async move {
-                let a = scope.spawn(|_| std::future::pending::<Res>());
-                let b = scope.spawn_critical(|_| std::future::pending::<Res>());
-                let c = scope.spawn_optional(|_| std::future::pending::<Res>());
-                settle().await;
-                scope.cancel();
-                assert!(matches!(a.await, Err(TaskError::Cancelled)));
-                assert!(matches!(b.await, Err(TaskError::Cancelled)));
-                assert_eq!(c.await, None);
-                assert!(scope.errors().is_empty());
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(err.failures().is_empty());
-        assert_eq!(handled.load(SeqCst), 0);
+async fn scope_cancel_fails_scope_with_reason_cancelled(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        sp.spawn(&scope, |_| std::future::pending::<Res>());
+        scope.cancel();
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    assert!(err.is_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_cancels_nested_scopes() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = [Flag::default(), Flag::default()];
-        let err = with_scope(|scope| {
-            let (live, cancelled) = (live.clone(), cancelled.clone());
-            async move {
-                let outer = scope.clone();
-                let (l, c) = (live.clone(), cancelled[0].clone());
-                scope.spawn(move |_| async move {
-                    with_scope(|inner| async move {
-                        inner.spawn(stubborn(&l, &c));
-                        Res::Ok(())
-                    })
-                    .await?;
-                    Res::Ok(())
-                });
-                let nested = with_scope(|inner| async move {
-                    inner.spawn(stubborn(&live, &cancelled[1]));
-                    settle().await;
-                    outer.cancel();
+async fn scope_cancel_is_not_a_failure(sp: Spawner) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let err = Scope::builder()
+        .policy(Policy::Supervise)
+        .on_error(counting_handler(&handled))
+        .run(|scope| async move {
+            let a = sp.spawn(&scope, |_| std::future::pending::<Res>());
+            let b = sp.spawn_critical(&scope, |_| std::future::pending::<Res>());
+            let c = sp.spawn_optional(&scope, |_| std::future::pending::<Res>());
+            settle().await;
+            scope.cancel();
+            assert!(matches!(a.await, Err(TaskError::Cancelled)));
+            assert!(matches!(b.await, Err(TaskError::Cancelled)));
+            assert_eq!(c.await, None);
+            assert!(scope.errors().is_empty());
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(err.failures().is_empty());
+    assert_eq!(handled.load(SeqCst), 0);
+}
+
+async fn scope_cancel_cancels_nested_scopes(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = [Flag::default(), Flag::default()];
+    let err = with_scope(|scope| {
+        let (live, cancelled) = (live.clone(), cancelled.clone());
+        async move {
+            let outer = scope.clone();
+            let (l, c) = (live.clone(), cancelled[0].clone());
+            sp.spawn(&scope, move |_| async move {
+                with_scope(|inner| async move {
+                    sp.spawn(&inner, stubborn(&l, &c));
                     Res::Ok(())
                 })
-                .await;
-                assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+                .await?;
                 Res::Ok(())
-            }
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        settle().await;
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.iter().all(Flag::get));
+            });
+            let nested = with_scope(|inner| async move {
+                sp.spawn(&inner, stubborn(&live, &cancelled[1]));
+                settle().await;
+                outer.cancel();
+                Res::Ok(())
+            })
+            .await;
+            assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+            Res::Ok(())
+        }
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    settle().await;
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.iter().all(Flag::get));
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_refuses_later_spawns_without_calling_the_closure() {
-    guard(async move {
-        let called = Arc::new(AtomicUsize::new(0));
-        let c = called.clone();
-        let err = with_scope(|scope| async move {
+/// After `scope.cancel()`, every spawn (all kinds, plain and named) is
+/// refused: its closure is never called, its handle yields `Cancelled`
+/// (`None` for optional) at once.
+async fn scope_cancel_refuses_later_spawns_without_calling_the_closure(sp: Spawner) {
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    let err = with_scope(|scope| async move {
+        scope.cancel();
+        let normal = sp.spawn(&scope, counted(&c));
+        let critical = sp.spawn_critical(&scope, counted(&c));
+        let optional = sp.spawn_optional(&scope, counted(&c));
+        let named = sp.named(&scope, "late").spawn(counted(&c));
+        let named_critical = sp.named(&scope, "late").spawn_critical(counted(&c));
+        let named_optional = sp.named(&scope, "late").spawn_optional(counted(&c));
+        assert!(normal.is_finished() && named.is_finished());
+        assert!(matches!(normal.await, Err(TaskError::Cancelled)));
+        assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+        assert_eq!(optional.await, None);
+        assert!(matches!(named.await, Err(TaskError::Cancelled)));
+        assert!(matches!(named_critical.await, Err(TaskError::Cancelled)));
+        assert_eq!(named_optional.await, None);
+        settle().await;
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert_eq!(called.load(SeqCst), 0, "a refused closure was called");
+}
+
+/// After `scope.cancel()`, a task in its grace period that spawns (through
+/// `Scope::current()`) is refused too.
+async fn scope_cancel_refuses_spawns_from_tasks_in_their_grace_period(sp: Spawner) {
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    let err = Scope::builder()
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let (started_tx, started) = oneshot::channel::<()>();
+            let spawner = sp.spawn(&scope, move |token| async move {
+                started_tx.send(()).unwrap();
+                token.cancelled().await;
+                let late = sp.spawn(&Scope::current().unwrap(), counted(&c));
+                Res::Ok(matches!(late.await, Err(TaskError::Cancelled)))
+            });
+            started.await?;
             scope.cancel();
-            let c1 = c.clone();
-            let normal = scope.spawn(move |_| {
-                c1.fetch_add(1, SeqCst);
-                async { Res::Ok(()) }
-            });
-            let c2 = c.clone();
-            let critical = scope.spawn_critical(move |_| {
-                c2.fetch_add(1, SeqCst);
-                async { Err::<(), _>("never") }
-            });
-            let c3 = c.clone();
-            let optional = scope.spawn_optional(move |_| {
-                c3.fetch_add(1, SeqCst);
-                async { Res::Ok(()) }
-            });
-            assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-            assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-            assert_eq!(optional.await, None);
-            // Also from inside a task that outlives the cancellation (grace below).
+            assert!(
+                spawner.await?,
+                "a spawn during the grace period was not refused"
+            );
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert_eq!(called.load(SeqCst), 0);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn scope_cancel_refuses_spawns_from_tasks_in_their_grace_period() {
-    guard(async move {
-        let called = Flag::default();
-        let c = called.clone();
-        let err = Scope::builder()
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                let spawner = scope.spawn(move |token| async move {
-                    token.cancelled().await;
-                    let late = Scope::current().unwrap().spawn(move |_| {
-                        c.set();
-                        async { Res::Ok(()) }
-                    });
-                    Res::Ok(matches!(late.await, Err(TaskError::Cancelled)))
-                });
-                settle().await;
-                scope.cancel();
-                assert!(spawner.await?);
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert!(!called.get());
-    })
-    .await;
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert_eq!(called.load(SeqCst), 0);
 }
 
 // === cancellation mechanics ===
 
-#[tokio::test(start_paused = true)]
-async fn cancelled_task_is_aborted_at_once_without_grace() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            let h = scope.spawn(stubborn(&l, &c));
-            settle().await;
-            let start = Instant::now();
+/// Without a grace period, a cancelled task is aborted at once at its
+/// `.await`, its token cancelled first and its destructors run.
+async fn cancelled_task_is_aborted_at_once_without_grace(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let err = with_scope(|scope| async move {
+        let h = sp.spawn(&scope, l.stubborn());
+        l.reaches(1).await;
+        let start = Instant::now();
+        scope.cancel();
+        assert!(matches!(h.await, Err(TaskError::Cancelled)));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(l.count(), 0, "the aborted task's destructors have not run");
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert!(
+        live.all_tokens_cancelled(),
+        "the token was not cancelled before the abort"
+    );
+}
+
+/// Grace period: a cancelled task's token is cancelled at once, it is
+/// aborted after the grace period, and one that ends `Ok` within it (at
+/// once or after a flush; Normal or Optional) yields its value.
+async fn grace_period_signals_first_then_aborts_and_ok_within_it_counts(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let signalled = Arc::new(OnceLock::new());
+    let s = signalled.clone();
+    let start = Instant::now();
+    let err = Scope::builder()
+        .grace(Duration::from_millis(100))
+        .run(|scope| async move {
+            let (stubborn_live, flusher, quick) = (l.clone(), l.clone(), l.clone());
+            let stubborn = sp.spawn(&scope, move |token| async move {
+                let _probe = stubborn_live.watch(&token);
+                token.cancelled().await;
+                s.set(start.elapsed()).unwrap();
+                // Ignores the signal from here on: only the abort ends it.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Res::Ok(())
+            });
+            let flushing = sp.spawn(&scope, move |token| async move {
+                let _probe = flusher.watch(&token);
+                token.cancelled().await;
+                tokio::time::sleep(Duration::from_millis(50)).await; // flush
+                Res::Ok("flushed")
+            });
+            let optional = sp.spawn_optional(&scope, move |token| async move {
+                let _probe = quick.watch(&token);
+                token.cancelled().await;
+                Res::Ok(3)
+            });
+            l.reaches(3).await;
             scope.cancel();
-            assert!(matches!(h.await, Err(TaskError::Cancelled)));
+            assert_eq!(
+                optional.await,
+                Some(3),
+                "an optional task ending Ok during grace lost its value"
+            );
             assert_eq!(start.elapsed(), Duration::ZERO);
-            assert_eq!(l.count(), 0, "the aborted task's destructors have not run");
+            assert_eq!(
+                flushing.await?,
+                "flushed",
+                "a task ending Ok during grace lost its value"
+            );
+            assert_eq!(start.elapsed(), Duration::from_millis(50));
+            assert!(matches!(stubborn.await, Err(TaskError::Cancelled)));
+            assert_eq!(
+                start.elapsed(),
+                Duration::from_millis(100),
+                "not aborted after grace"
+            );
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert!(
-            cancelled.get(),
-            "the token was not cancelled before the abort"
-        );
-    })
-    .await;
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert_eq!(
+        signalled.get(),
+        Some(&Duration::ZERO),
+        "the token was not cancelled at once"
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+    assert_eq!(live.count(), 0);
+    assert!(live.all_tokens_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancelled_task_token_at_once_then_abort_after_grace() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let signalled_after = Arc::new(Mutex::new(None));
-        let s = signalled_after.clone();
-        let start = Instant::now();
-        let err = Scope::builder()
-            .grace(Duration::from_millis(100))
-            .run(|scope| async move {
-                let h = scope.spawn(move |token| async move {
-                    let _probe = l.probe(&token, &c);
-                    token.cancelled().await;
-                    *s.lock().unwrap() = Some(start.elapsed());
-                    // Ignores the signal from here on: only the abort ends it.
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Res::Ok(())
-                });
-                settle().await;
-                scope.cancel();
-                assert!(matches!(h.await, Err(TaskError::Cancelled)));
-                assert_eq!(
-                    start.elapsed(),
-                    Duration::from_millis(100),
-                    "not aborted after grace"
-                );
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert_eq!(*signalled_after.lock().unwrap(), Some(Duration::ZERO));
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
-        assert_eq!(start.elapsed(), Duration::from_millis(100));
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn grace_period_applies_to_every_cancelled_task_at_once() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let start = Instant::now();
-        let err = Scope::builder()
-            .grace(Duration::from_millis(100))
-            .run(|scope| async move {
-                for _ in 0..5 {
-                    scope.spawn(stubborn(&l, &c));
-                }
-                settle().await;
-                scope.cancel();
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert_eq!(start.elapsed(), Duration::from_millis(100));
-        assert_eq!(live.count(), 0);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn task_ending_ok_during_grace_yields_ok() {
-    guard(async move {
-        let err = Scope::builder()
-            .grace(Duration::from_millis(100))
-            .run(|scope| async move {
-                let h = scope.spawn(|token| async move {
-                    token.cancelled().await;
-                    tokio::time::sleep(Duration::from_millis(50)).await; // flush
-                    Res::Ok("flushed")
-                });
-                settle().await;
-                scope.cancel();
-                assert_eq!(h.await?, "flushed");
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn optional_task_ending_ok_during_grace_yields_some() {
-    guard(async move {
-        let err = Scope::builder()
-            .grace(Duration::from_millis(100))
-            .run(|scope| async move {
-                let h = scope.spawn_optional(|token| async move {
-                    token.cancelled().await;
-                    Res::Ok(3)
-                });
-                settle().await;
-                scope.cancel();
-                assert_eq!(h.await, Some(3));
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn destructors_of_an_aborted_task_run() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            for _ in 0..10 {
-                let (l, c) = (l.clone(), c.clone());
-                scope.spawn(move |token| async move {
-                    let _outer = l.probe(&token, &c);
-                    let inner = async {
-                        let _inner = l.probe(&token, &c);
-                        std::future::pending::<()>().await;
-                    };
-                    inner.await;
-                    Res::Ok(())
-                });
+async fn grace_period_applies_to_every_cancelled_task_at_once(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let (l, c) = (live.clone(), cancelled.clone());
+    let start = Instant::now();
+    let err = Scope::builder()
+        .grace(Duration::from_millis(100))
+        .run(|scope| async move {
+            for _ in 0..5 {
+                sp.spawn(&scope, stubborn(&l, &c));
             }
             settle().await;
-            assert_eq!(l.count(), 20);
             scope.cancel();
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+    assert_eq!(live.count(), 0);
+}
+
+async fn destructors_of_an_aborted_task_run(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let (l, c) = (live.clone(), cancelled.clone());
+    let err = with_scope(|scope| async move {
+        for _ in 0..10 {
+            let (l, c) = (l.clone(), c.clone());
+            sp.spawn(&scope, move |token| async move {
+                let _outer = l.probe(&token, &c);
+                let inner = async {
+                    let _inner = l.probe(&token, &c);
+                    std::future::pending::<()>().await;
+                };
+                inner.await;
+                Res::Ok(())
+            });
+        }
+        settle().await;
+        assert_eq!(l.count(), 20);
+        scope.cancel();
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.get());
 }
 
 // === TaskHandle::cancel() ===
 
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_cancels_only_that_task() {
-    guard(async move {
-        let handled = Arc::new(AtomicUsize::new(0));
-        let sibling_token = Arc::new(Mutex::new(None::<CancellationToken>));
-        let t = sibling_token.clone();
+/// `TaskHandle::cancel` on a task of any kind cancels it alone: it yields
+/// `Cancelled` (`None`), its destructors run, it is not a failure (no
+/// handler sees it), and its sibling and the scope go on, under either policy.
+async fn task_handle_cancel_cancels_that_task_alone(sp: Spawner) {
+    for policy in [Policy::Cancel, Policy::Supervise] {
+        let live = Live::default();
+        let seen = Seen::default();
+        let l = live.clone();
         let value = Scope::builder()
-            .on_error(counting_handler(&handled))
+            .policy(policy)
+            .on_error(collecting(&seen))
             .run(|scope| async move {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let sibling = scope.spawn(move |token| async move {
-                    *t.lock().unwrap() = Some(token);
+                let (tx, rx) = oneshot::channel::<()>();
+                let sibling = sp.spawn(&scope, move |token| async move {
                     rx.await.ok();
-                    Res::Ok(1)
+                    Res::Ok((1, token.is_cancelled()))
                 });
-                let victim = scope.spawn(|_| std::future::pending::<Res<i32>>());
-                settle().await;
-                victim.cancel();
-                assert!(matches!(victim.await, Err(TaskError::Cancelled)));
+                let normal = sp.spawn(&scope, l.pending());
+                let critical = sp.spawn_critical(&scope, l.stubborn());
+                let optional = sp.spawn_optional(&scope, l.pending());
+                l.reaches(3).await;
+                normal.cancel();
+                critical.cancel();
+                optional.cancel();
+                assert!(matches!(normal.await, Err(TaskError::Cancelled)));
+                assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+                assert_eq!(optional.await, None);
+                assert_eq!(l.count(), 0, "a cancelled task's destructors have not run");
                 assert!(!scope.is_cancelled());
                 tx.send(()).unwrap();
-                let v = sibling.await?;
+                let (v, sibling_cancelled) = sibling.await?;
+                assert!(!sibling_cancelled, "the sibling's token was cancelled");
                 assert!(
                     scope.errors().is_empty(),
                     "a cancelled task counted as a failure"
@@ -436,179 +420,100 @@ async fn task_handle_cancel_cancels_only_that_task() {
                 Res::Ok(v)
             })
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{policy:?}: {e}"));
         assert_eq!(value, 1, "cancelling one task failed its scope");
-        assert!(!sibling_token
-            .lock()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .is_cancelled());
-        assert_eq!(handled.load(SeqCst), 0);
-    })
-    .await;
+        assert!(seen.lock().unwrap().is_empty());
+        assert!(live.all_tokens_cancelled());
+    }
 }
 
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_of_any_kind_is_not_a_failure() {
-    guard(async move {
-        for policy in [Policy::Cancel, Policy::Supervise] {
-            let handled = Arc::new(AtomicUsize::new(0));
-            Scope::builder()
-                .policy(policy)
-                .on_error(counting_handler(&handled))
-                .run(|scope| async move {
-                    let normal = scope.spawn(|_| std::future::pending::<Res>());
-                    let critical = scope.spawn_critical(|_| std::future::pending::<Res>());
-                    let optional = scope.spawn_optional(|_| std::future::pending::<Res>());
-                    settle().await;
-                    normal.cancel();
-                    critical.cancel();
-                    optional.cancel();
-                    assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-                    assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-                    assert_eq!(optional.await, None);
-                    assert!(scope.errors().is_empty());
-                    Res::Ok(())
-                })
-                .await
-                .unwrap_or_else(|e| panic!("{policy:?}: {e}"));
-            assert_eq!(handled.load(SeqCst), 0);
-        }
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_signals_the_token_then_aborts_after_grace() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let start = Instant::now();
-        Scope::builder()
-            .grace(Duration::from_millis(100))
-            .run(|scope| async move {
-                let saw_signal = Arc::new(Mutex::new(None));
-                let s = saw_signal.clone();
-                let sibling_token = Arc::new(Mutex::new(None::<CancellationToken>));
-                let t = sibling_token.clone();
-                let sibling = scope.spawn(move |token| async move {
-                    *t.lock().unwrap() = Some(token);
-                    Res::Ok(())
-                });
-                let victim = scope.spawn(move |token| async move {
-                    let _probe = l.probe(&token, &c);
-                    token.cancelled().await;
-                    *s.lock().unwrap() = Some(start.elapsed());
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Res::Ok(())
-                });
-                settle().await;
-                victim.cancel();
-                assert!(matches!(victim.await, Err(TaskError::Cancelled)));
-                assert_eq!(*saw_signal.lock().unwrap(), Some(Duration::ZERO));
-                assert_eq!(start.elapsed(), Duration::from_millis(100));
-                sibling.await?;
-                assert!(!sibling_token
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .unwrap()
-                    .is_cancelled());
-                assert!(!scope.is_cancelled());
+/// With a grace period, `TaskHandle::cancel` cancels that task's own token
+/// at once (not a sibling's) and aborts it after the grace period.
+async fn task_handle_cancel_signals_the_token_at_once_then_aborts_after_grace(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let start = Instant::now();
+    Scope::builder()
+        .grace(Duration::from_millis(100))
+        .run(|scope| async move {
+            let signalled = Arc::new(OnceLock::new());
+            let s = signalled.clone();
+            let (sibling_tx, sibling_token) = oneshot::channel::<CancellationToken>();
+            let sibling = sp.spawn(&scope, move |token| async move {
+                sibling_tx.send(token).unwrap();
                 Res::Ok(())
-            })
-            .await
-            .unwrap();
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_cancels_the_task_token_without_grace() {
-    guard(async move {
-        // A task may hand its token to work outside it (a blocking thread, a
-        // detached helper): a cancelled task's token must be cancelled at once,
-        // or that work never learns it should stop.
-        with_scope(|scope| async move {
-            let token_seen = Arc::new(Mutex::new(None::<CancellationToken>));
-            let t = token_seen.clone();
-            let victim = scope.spawn(move |token| {
-                *t.lock().unwrap() = Some(token);
-                std::future::pending::<Res>()
             });
-            settle().await;
+            let victim = sp.spawn(&scope, move |token| async move {
+                let _probe = l.watch(&token);
+                token.cancelled().await;
+                s.set(start.elapsed()).unwrap();
+                // Ignores the signal from here on: only the abort ends it.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Res::Ok(())
+            });
+            let sibling_token = sibling_token.await?;
+            live.reaches(1).await;
             victim.cancel();
             assert!(matches!(victim.await, Err(TaskError::Cancelled)));
-            let token = token_seen.lock().unwrap().take().unwrap();
-            assert!(
-                token.is_cancelled(),
-                "the cancelled task's token was not cancelled"
+            assert_eq!(
+                signalled.get(),
+                Some(&Duration::ZERO),
+                "not signalled at once"
             );
+            assert_eq!(
+                start.elapsed(),
+                Duration::from_millis(100),
+                "not aborted after grace"
+            );
+            sibling.await?;
+            assert!(
+                !sibling_token.is_cancelled(),
+                "cancelling one task signalled a sibling"
+            );
+            assert!(!scope.is_cancelled());
+            assert_eq!(live.count(), 0);
+            assert!(live.all_tokens_cancelled());
             Res::Ok(())
         })
         .await
         .unwrap();
-    })
-    .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_after_the_task_ended_keeps_its_value() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let h = scope.spawn(|_| async { Res::Ok(9) });
-            scope.wait_for_completion().await?;
-            h.cancel();
-            assert_eq!(h.await?, 9);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
+async fn task_handle_cancel_cancels_the_task_token_without_grace(sp: Spawner) {
+    // A task may hand its token to work outside it (a blocking thread, a
+    // detached helper): a cancelled task's token must be cancelled at once,
+    // or that work never learns it should stop.
+    with_scope(|scope| async move {
+        let token_seen = Arc::new(Mutex::new(None::<CancellationToken>));
+        let t = token_seen.clone();
+        let victim = sp.spawn(&scope, move |token| {
+            *t.lock().unwrap() = Some(token);
+            std::future::pending::<Res>()
+        });
+        settle().await;
+        victim.cancel();
+        assert!(matches!(victim.await, Err(TaskError::Cancelled)));
+        let token = token_seen.lock().unwrap().take().unwrap();
+        assert!(
+            token.is_cancelled(),
+            "the cancelled task's token was not cancelled"
+        );
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn optional_handle_cancel_yields_none() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let h = scope.spawn_optional(|_| std::future::pending::<Res<u8>>());
-            settle().await;
-            h.cancel();
-            assert_eq!(h.await, None);
-            assert!(scope.errors().is_empty());
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
+async fn task_handle_cancel_after_the_task_ended_keeps_its_value(sp: Spawner) {
+    with_scope(|scope| async move {
+        let h = sp.spawn(&scope, |_| async { Res::Ok(9) });
+        scope.wait_for_completion().await?;
+        h.cancel();
+        assert_eq!(h.await?, 9);
+        Res::Ok(())
     })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn task_handle_cancel_runs_the_task_destructors() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        with_scope(|scope| async move {
-            let h = scope.spawn(stubborn(&l, &c));
-            settle().await;
-            assert_eq!(l.count(), 1);
-            h.cancel();
-            assert!(matches!(h.await, Err(TaskError::Cancelled)));
-            assert_eq!(l.count(), 0);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(live.count(), 0);
-    })
-    .await;
+    .await
+    .unwrap();
 }
 
 // === the body is not interrupted ===
@@ -633,72 +538,60 @@ async fn body_runs_to_its_end_after_cancellation() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_runs_to_its_end_after_a_task_failure() {
-    guard(async move {
-        let reached_end = Flag::default();
-        let r = reached_end.clone();
-        let err = with_scope(|scope| async move {
-            scope.spawn(|_| async { Err::<(), _>("boom") });
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            assert!(scope.is_cancelled());
-            r.set();
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-        assert!(reached_end.get(), "the body was interrupted");
+async fn body_runs_to_its_end_after_a_task_failure(sp: Spawner) {
+    let reached_end = Flag::default();
+    let r = reached_end.clone();
+    let err = with_scope(|scope| async move {
+        sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(scope.is_cancelled());
+        r.set();
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    assert!(reached_end.get(), "the body was interrupted");
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_sees_cancellation_through_handles_at_once() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            let handles: Vec<_> = (0..3).map(|_| scope.spawn(stubborn(&l, &c))).collect();
-            settle().await;
-            let start = Instant::now();
-            scope.spawn(|_| async { Err::<(), _>("boom") });
-            for h in handles {
-                assert!(matches!(h.await, Err(TaskError::Cancelled)));
-            }
-            assert_eq!(start.elapsed(), Duration::ZERO);
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+async fn body_sees_cancellation_through_handles_at_once(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let (l, c) = (live.clone(), cancelled.clone());
+    let err = with_scope(|scope| async move {
+        let handles: Vec<_> = (0..3).map(|_| sp.spawn(&scope, stubborn(&l, &c))).collect();
+        settle().await;
+        let start = Instant::now();
+        sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+        for h in handles {
+            assert!(matches!(h.await, Err(TaskError::Cancelled)));
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_sees_cancellation_through_is_cancelled_and_signal() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            let signal = scope.signal();
-            assert!(!scope.is_cancelled());
-            assert!(!signal.is_cancelled());
-            let s = scope.clone();
-            scope.spawn(move |_| async move {
-                s.cancel();
-                Res::Ok(())
-            });
-            signal.cancelled().await;
-            assert!(scope.is_cancelled());
-            assert!(scope.signal().is_cancelled());
+async fn body_sees_cancellation_through_is_cancelled_and_signal(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        let signal = scope.signal();
+        assert!(!scope.is_cancelled());
+        assert!(!signal.is_cancelled());
+        let s = scope.clone();
+        sp.spawn(&scope, move |_| async move {
+            s.cancel();
             Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+        });
+        signal.cancelled().await;
+        assert!(scope.is_cancelled());
+        assert!(scope.signal().is_cancelled());
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
 }
 
 // === is_cancelled() ===
@@ -742,55 +635,47 @@ async fn is_cancelled_after_ancestor_cancel() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn is_cancelled_after_failure() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-            assert!(matches!(failed, Err(TaskError::Failed(_))));
-            assert!(scope.is_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
-        let err = with_scope(|scope| async move {
-            let failed = scope
-                .spawn_critical(|_| async { Err::<(), _>("boom") })
-                .await;
-            assert!(matches!(failed, Err(TaskError::Failed(_))));
-            assert!(scope.is_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(
-            matches!(err.reason(), Reason::CriticalTaskFailed(_)),
-            "{err}"
-        );
+async fn is_cancelled_after_failure(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        let failed = sp.spawn(&scope, |_| async { Err::<(), _>("boom") }).await;
+        assert!(matches!(failed, Err(TaskError::Failed(_))));
+        assert!(scope.is_cancelled());
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+    let err = with_scope(|scope| async move {
+        let failed = sp
+            .spawn_critical(&scope, |_| async { Err::<(), _>("boom") })
+            .await;
+        assert!(matches!(failed, Err(TaskError::Failed(_))));
+        assert!(scope.is_cancelled());
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.reason(), Reason::CriticalTaskFailed(_)),
+        "{err}"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn is_cancelled_false_after_supervised_and_optional_failures() {
-    guard(async move {
-        Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|scope| async move {
-                let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-                assert!(matches!(failed, Err(TaskError::Failed(_))));
-                let optional = scope
-                    .spawn_optional(|_| async { Err::<(), _>("boom") })
-                    .await;
-                assert_eq!(optional, None);
-                assert!(!scope.is_cancelled());
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
+async fn is_cancelled_false_after_supervised_and_optional_failures(sp: Spawner) {
+    Scope::builder()
+        .policy(Policy::Supervise)
+        .run(|scope| async move {
+            let failed = sp.spawn(&scope, |_| async { Err::<(), _>("boom") }).await;
+            assert!(matches!(failed, Err(TaskError::Failed(_))));
+            let optional = sp
+                .spawn_optional(&scope, |_| async { Err::<(), _>("boom") })
+                .await;
+            assert_eq!(optional, None);
+            assert!(!scope.is_cancelled());
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -811,27 +696,23 @@ async fn is_cancelled_after_timeout() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn is_cancelled_false_after_normal_end_yet_spawns_are_refused() {
-    guard(async move {
-        let keep = Arc::new(Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        with_scope(|scope| async move {
-            *k.lock().unwrap() = Some(scope);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-        let scope = keep.lock().unwrap().take().unwrap();
-        assert!(!scope.is_cancelled());
-        let called = Flag::default();
-        let c = called.clone();
-        let late = scope.spawn(move |_| {
-            c.set();
-            async { Res::Ok(()) }
-        });
-        assert!(matches!(late.await, Err(TaskError::Cancelled)));
-        assert!(!called.get());
+async fn is_cancelled_false_after_normal_end_yet_spawns_are_refused(sp: Spawner) {
+    let keep = Arc::new(Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    with_scope(|scope| async move {
+        *k.lock().unwrap() = Some(scope);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
+    let scope = keep.lock().unwrap().take().unwrap();
+    assert!(!scope.is_cancelled());
+    let called = Flag::default();
+    let c = called.clone();
+    let late = sp.spawn(&scope, move |_| {
+        c.set();
+        async { Res::Ok(()) }
+    });
+    assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    assert!(!called.get());
 }

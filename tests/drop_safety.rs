@@ -2,7 +2,9 @@
 //! future is dropped before it ends": every task is aborted at once and none
 //! is polled again; nothing keeps running in the background). Each task holds
 //! a probe (a drop guard counting live tasks) and counts its polls; after the
-//! drop the probes must all be gone and the poll counts frozen.
+//! drop the probes must all be gone and the poll counts frozen. The
+//! current_thread tests run once per spawner (`rule::spawn`,
+//! `rule::spawn_local`: see `common::per_spawner!`).
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -16,7 +18,7 @@ use tokio::sync::Notify;
 
 mod common;
 
-use common::{guard, guard_for, settle, Live, Res};
+use common::{guard_for, per_spawner, settle, Live, Res, Spawner};
 
 // === helpers ===
 
@@ -44,178 +46,171 @@ async fn drop_and_check<F: Future>(run: Pin<Box<F>>, live: &Live) {
     );
 }
 
-// === current_thread: exact ===
+// === current_thread: exact, once per spawner ===
 
-#[tokio::test(start_paused = true)]
-async fn dropping_before_the_first_poll_runs_nothing() {
-    guard(async move {
-        let called = Arc::new(AtomicBool::new(false));
-        let c = called.clone();
-        let run = with_scope(move |scope| {
-            c.store(true, SeqCst);
-            async move {
-                scope.spawn(|_| async { Res::Ok(()) });
-                Res::Ok(())
-            }
-        });
-        drop(run);
-        settle().await;
-        assert!(!called.load(SeqCst));
-    })
-    .await;
+per_spawner!(
+    dropping_before_the_first_poll_runs_nothing,
+    dropping_while_the_body_is_pending_aborts_every_task,
+    dropping_aborts_woken_tasks_before_they_are_polled,
+    dropping_after_the_body_returned_aborts_every_task,
+    dropping_during_the_grace_period_aborts_at_once,
+    dropping_aborts_tasks_waiting_for_a_slot,
+    dropping_aborts_the_tasks_of_a_nested_scope_in_the_body,
+    dropping_aborts_the_tasks_of_a_nested_scope_in_a_task,
+    dropping_never_polls_the_tasks_of_a_nested_scope_in_a_task_again,
+    dropping_through_tokio_time_timeout_leaves_nothing_running,
+    dropping_through_select_leaves_nothing_running,
+    a_kept_handle_refuses_spawns_after_the_drop,
+    a_destructor_spawning_into_the_dropped_scope_is_refused,
+);
+
+async fn dropping_before_the_first_poll_runs_nothing(sp: Spawner) {
+    let called = Arc::new(AtomicBool::new(false));
+    let c = called.clone();
+    let run = with_scope(move |scope| {
+        c.store(true, SeqCst);
+        async move {
+            sp.spawn(&scope, |_| async { Res::Ok(()) });
+            Res::Ok(())
+        }
+    });
+    drop(run);
+    settle().await;
+    assert!(!called.load(SeqCst));
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_while_the_body_is_pending_aborts_every_task() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let mut run = Box::pin(with_scope(|scope| async move {
+/// Dropping the scope's future while its body is pending aborts every task
+/// at once (all kinds, busy or asleep ignoring its token): each destructor
+/// runs with its token cancelled, and none is polled again.
+async fn dropping_while_the_body_is_pending_aborts_every_task(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let mut run = Box::pin(with_scope(|scope| async move {
+        for _ in 0..5 {
+            sp.spawn(&scope, l.busy());
+        }
+        sp.spawn_critical(&scope, l.busy());
+        sp.spawn_optional(&scope, l.busy());
+        sp.spawn(&scope, l.stubborn());
+        std::future::pending::<()>().await;
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.count(), 8);
+    assert!(live.polls() >= 7);
+    drop_and_check(run, &live).await;
+}
+
+async fn dropping_aborts_woken_tasks_before_they_are_polled(sp: Spawner) {
+    let live = Live::default();
+    let notify = Arc::new(Notify::new());
+    let (l, n) = (live.clone(), notify.clone());
+    let mut run = Box::pin(with_scope(|scope| async move {
+        for _ in 0..5 {
+            sp.spawn(&scope, l.woken_by(&n));
+        }
+        std::future::pending::<()>().await;
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.polls(), 5);
+    // Every task is now in the run queue; the drop must still win.
+    notify.notify_waiters();
+    drop_and_check(run, &live).await;
+}
+
+async fn dropping_after_the_body_returned_aborts_every_task(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let mut run = Box::pin(with_scope(|scope| async move {
+        for _ in 0..5 {
+            sp.spawn(&scope, l.busy());
+        }
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.count(), 5);
+    drop_and_check(run, &live).await;
+}
+
+async fn dropping_during_the_grace_period_aborts_at_once(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let mut run = Box::pin(Scope::builder().grace(Duration::from_secs(3600)).run(
+        |scope| async move {
             for _ in 0..5 {
-                scope.spawn(l.busy());
+                sp.spawn(&scope, l.busy());
             }
-            scope.spawn_critical(l.busy());
-            scope.spawn_optional(l.busy());
-            std::future::pending::<()>().await;
+            settle().await;
+            scope.cancel();
             Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.count(), 7);
-        assert!(live.polls() >= 7);
-        drop_and_check(run, &live).await;
-    })
-    .await;
+        },
+    ));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(
+        live.count(),
+        5,
+        "the tasks should still be in their grace period"
+    );
+    drop_and_check(run, &live).await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_aborts_woken_tasks_before_they_are_polled() {
-    guard(async move {
-        let live = Live::default();
-        let notify = Arc::new(Notify::new());
-        let (l, n) = (live.clone(), notify.clone());
-        let mut run = Box::pin(with_scope(|scope| async move {
-            for _ in 0..5 {
-                scope.spawn(l.woken_by(&n));
-            }
-            std::future::pending::<()>().await;
-            Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.polls(), 5);
-        // Every task is now in the run queue; the drop must still win.
-        notify.notify_waiters();
-        drop_and_check(run, &live).await;
-    })
-    .await;
+async fn dropping_aborts_tasks_waiting_for_a_slot(sp: Spawner) {
+    let live = Live::default();
+    let called = Arc::new(AtomicUsize::new(0));
+    let (l, c) = (live.clone(), called.clone());
+    let mut run = Box::pin(Scope::builder().max_concurrency(1).run(|scope| async move {
+        sp.spawn(&scope, l.busy());
+        for _ in 0..5 {
+            let c = c.clone();
+            sp.spawn(&scope, move |_| {
+                c.fetch_add(1, SeqCst);
+                async { Res::Ok(()) }
+            });
+        }
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    drop_and_check(run, &live).await;
+    assert_eq!(called.load(SeqCst), 0, "a waiting task ran after the drop");
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_after_the_body_returned_aborts_every_task() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let mut run = Box::pin(with_scope(|scope| async move {
-            for _ in 0..5 {
-                scope.spawn(l.busy());
-            }
-            Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.count(), 5);
-        drop_and_check(run, &live).await;
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_during_the_grace_period_aborts_at_once() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let mut run = Box::pin(Scope::builder().grace(Duration::from_secs(3600)).run(
-            |scope| async move {
-                for _ in 0..5 {
-                    scope.spawn(l.busy());
-                }
-                settle().await;
-                scope.cancel();
-                Res::Ok(())
-            },
-        ));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(
-            live.count(),
-            5,
-            "the tasks should still be in their grace period"
-        );
-        drop_and_check(run, &live).await;
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_aborts_tasks_waiting_for_a_slot() {
-    guard(async move {
-        let live = Live::default();
-        let called = Arc::new(AtomicUsize::new(0));
-        let (l, c) = (live.clone(), called.clone());
-        let mut run = Box::pin(Scope::builder().max_concurrency(1).run(|scope| async move {
-            scope.spawn(l.busy());
-            for _ in 0..5 {
-                let c = c.clone();
-                scope.spawn(move |_| {
-                    c.fetch_add(1, SeqCst);
-                    async { Res::Ok(()) }
-                });
+async fn dropping_aborts_the_tasks_of_a_nested_scope_in_the_body(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let mut run = Box::pin(with_scope(|scope| async move {
+        sp.spawn(&scope, l.busy());
+        with_scope(|inner| async move {
+            for _ in 0..3 {
+                sp.spawn(&inner, l.busy());
             }
             Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        drop_and_check(run, &live).await;
-        assert_eq!(called.load(SeqCst), 0, "a waiting task ran after the drop");
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_aborts_the_tasks_of_a_nested_scope_in_the_body() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let mut run = Box::pin(with_scope(|scope| async move {
-            scope.spawn(l.busy());
-            with_scope(|inner| async move {
-                for _ in 0..3 {
-                    inner.spawn(l.busy());
-                }
-                Res::Ok(())
-            })
-            .await?;
-            Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.count(), 4);
-        drop_and_check(run, &live).await;
-    })
-    .await;
+        })
+        .await?;
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.count(), 4);
+    drop_and_check(run, &live).await;
 }
 
 /// A scope whose only task runs a nested scope of three busy tasks.
 fn nested_in_a_task(
+    sp: Spawner,
     live: &Live,
 ) -> Pin<Box<impl Future<Output = Result<(), async_scope::ScopeError>>>> {
     let l = live.clone();
-    Box::pin(with_scope(|scope| async move {
-        scope.spawn(move |_| async move {
+    Box::pin(with_scope(move |scope| async move {
+        sp.spawn(&scope, move |_| async move {
             with_scope(|inner| async move {
                 for _ in 0..3 {
-                    inner.spawn(l.busy());
+                    sp.spawn(&inner, l.busy());
                 }
                 Res::Ok(())
             })
@@ -226,159 +221,135 @@ fn nested_in_a_task(
     }))
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_aborts_the_tasks_of_a_nested_scope_in_a_task() {
-    guard(async move {
-        let live = Live::default();
-        let mut run = nested_in_a_task(&live);
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.count(), 3);
-        drop(run);
-        settle().await;
-        assert_eq!(live.count(), 0, "a nested task outlived the scope's future");
-        assert!(live.all_tokens_cancelled());
-    })
-    .await;
+async fn dropping_aborts_the_tasks_of_a_nested_scope_in_a_task(sp: Spawner) {
+    let live = Live::default();
+    let mut run = nested_in_a_task(sp, &live);
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.count(), 3);
+    drop(run);
+    settle().await;
+    assert_eq!(live.count(), 0, "a nested task outlived the scope's future");
+    assert!(live.all_tokens_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_never_polls_the_tasks_of_a_nested_scope_in_a_task_again() {
-    guard(async move {
-        let live = Live::default();
-        let mut run = nested_in_a_task(&live);
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert_eq!(live.count(), 3);
-        drop_and_check(run, &live).await;
-    })
-    .await;
+async fn dropping_never_polls_the_tasks_of_a_nested_scope_in_a_task_again(sp: Spawner) {
+    let live = Live::default();
+    let mut run = nested_in_a_task(sp, &live);
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert_eq!(live.count(), 3);
+    drop_and_check(run, &live).await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_through_tokio_time_timeout_leaves_nothing_running() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let out = tokio::time::timeout(
-            Duration::from_secs(1),
-            with_scope(|scope| async move {
-                for _ in 0..5 {
-                    scope.spawn(l.stubborn());
-                }
-                scope.spawn(move |_| async move {
-                    with_scope(|inner| async move {
-                        inner.spawn(l.stubborn());
-                        Res::Ok(())
-                    })
-                    .await?;
-                    Res::Ok(())
-                });
-                Res::Ok(())
-            }),
-        )
-        .await;
-        assert!(
-            out.is_err(),
-            "the scope should have been cut off by the timeout"
-        );
-        settle().await;
-        assert_eq!(live.count(), 0);
-        assert!(live.all_tokens_cancelled());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn dropping_through_select_leaves_nothing_running() {
-    guard(async move {
-        let live = Live::default();
-        let l = live.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let winner = tokio::select! {
-            _ = with_scope(|scope| async move {
-                for _ in 0..5 {
-                    scope.spawn(l.busy());
-                }
-                settle().await;
-                let _ = tx.send(());
-                std::future::pending::<()>().await;
-                Res::Ok(())
-            }) => "scope",
-            _ = rx => "other",
-        };
-        assert_eq!(winner, "other");
-        let polls = live.polls();
-        settle().await;
-        assert_eq!(live.polls(), polls);
-        assert_eq!(live.count(), 0);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_kept_handle_refuses_spawns_after_the_drop() {
-    guard(async move {
-        let keep = Arc::new(Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        let live = Live::default();
-        let l = live.clone();
-        let mut run = Box::pin(with_scope(|scope| async move {
-            *k.lock().unwrap() = Some(scope.clone());
-            scope.spawn(l.busy());
-            Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        drop_and_check(run, &live).await;
-        let scope = keep.lock().unwrap().take().unwrap();
-        let called = Arc::new(AtomicBool::new(false));
-        let c = called.clone();
-        let late = scope.spawn(move |_| {
-            c.store(true, SeqCst);
-            async { Res::Ok(()) }
-        });
-        assert!(matches!(late.await, Err(TaskError::Cancelled)));
-        settle().await;
-        assert!(!called.load(SeqCst));
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_destructor_spawning_into_the_dropped_scope_is_refused() {
-    guard(async move {
-        struct SpawnOnDrop(Scope, Arc<AtomicBool>);
-        impl Drop for SpawnOnDrop {
-            fn drop(&mut self) {
-                let called = self.1.clone();
-                // Dropping the handle does not cancel the task (if it ran at all).
-                drop(self.0.spawn(move |_| {
-                    called.store(true, SeqCst);
-                    async { Res::Ok(()) }
-                }));
+async fn dropping_through_tokio_time_timeout_leaves_nothing_running(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let out = tokio::time::timeout(
+        Duration::from_secs(1),
+        with_scope(|scope| async move {
+            for _ in 0..5 {
+                sp.spawn(&scope, l.stubborn());
             }
-        }
-        let called = Arc::new(AtomicBool::new(false));
-        let c = called.clone();
-        let mut run = Box::pin(with_scope(|scope| async move {
-            let s = scope.clone();
-            scope.spawn(move |_| async move {
-                let _guard = SpawnOnDrop(s, c);
-                std::future::pending::<()>().await;
+            sp.spawn(&scope, move |_| async move {
+                with_scope(|inner| async move {
+                    sp.spawn(&inner, l.stubborn());
+                    Res::Ok(())
+                })
+                .await?;
                 Res::Ok(())
             });
             Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        drop(run);
-        settle().await;
-        assert!(
-            !called.load(SeqCst),
-            "a task started after the scope's future was dropped"
-        );
-    })
+        }),
+    )
     .await;
+    assert!(
+        out.is_err(),
+        "the scope should have been cut off by the timeout"
+    );
+    settle().await;
+    assert_eq!(live.count(), 0);
+    assert!(live.all_tokens_cancelled());
+}
+
+async fn dropping_through_select_leaves_nothing_running(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let winner = tokio::select! {
+        _ = with_scope(|scope| async move {
+            for _ in 0..5 {
+                sp.spawn(&scope, l.busy());
+            }
+            settle().await;
+            let _ = tx.send(());
+            std::future::pending::<()>().await;
+            Res::Ok(())
+        }) => "scope",
+        _ = rx => "other",
+    };
+    assert_eq!(winner, "other");
+    let polls = live.polls();
+    settle().await;
+    assert_eq!(live.polls(), polls);
+    assert_eq!(live.count(), 0);
+}
+
+async fn a_kept_handle_refuses_spawns_after_the_drop(sp: Spawner) {
+    let keep = Arc::new(Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let live = Live::default();
+    let l = live.clone();
+    let mut run = Box::pin(with_scope(|scope| async move {
+        *k.lock().unwrap() = Some(scope.clone());
+        sp.spawn(&scope, l.busy());
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    drop_and_check(run, &live).await;
+    let scope = keep.lock().unwrap().take().unwrap();
+    let called = Arc::new(AtomicBool::new(false));
+    let c = called.clone();
+    let late = sp.spawn(&scope, move |_| {
+        c.store(true, SeqCst);
+        async { Res::Ok(()) }
+    });
+    assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    settle().await;
+    assert!(!called.load(SeqCst));
+}
+
+async fn a_destructor_spawning_into_the_dropped_scope_is_refused(sp: Spawner) {
+    struct SpawnOnDrop(Scope, Arc<AtomicBool>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let called = self.1.clone();
+            // Dropping the handle does not cancel the task (if it ran at all).
+            drop(self.0.spawn(move |_| {
+                called.store(true, SeqCst);
+                async { Res::Ok(()) }
+            }));
+        }
+    }
+    let called = Arc::new(AtomicBool::new(false));
+    let c = called.clone();
+    let mut run = Box::pin(with_scope(|scope| async move {
+        let s = scope.clone();
+        sp.spawn(&scope, move |_| async move {
+            let _guard = SpawnOnDrop(s, c);
+            std::future::pending::<()>().await;
+            Res::Ok(())
+        });
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    drop(run);
+    settle().await;
+    assert!(
+        !called.load(SeqCst),
+        "a task started after the scope's future was dropped"
+    );
 }
 
 // === multi_thread: eventually, and never again ===

@@ -1,17 +1,19 @@
 //! Error handlers (SPEC.md, "Rules": "error handler (`on_error`)"; the
 //! paragraph "no failure is lost, and no handler sees one twice"; "Details":
 //! later Normal failures after a Cancel-policy failure go to no handler, a
-//! panicking handler never fails its scope).
+//! panicking handler never fails its scope). The tests that spawn tasks
+//! directly run once per spawner (`rule::spawn`, `rule::spawn_local`: see
+//! `common::per_spawner!`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_scope::{with_scope, BoxError, Policy, Reason, Scope, TaskFailure, TaskId, TaskKind};
+use async_scope::{BoxError, Policy, Reason, Scope, TaskFailure, TaskId, TaskKind};
 
 mod common;
 
-use common::{guard, guard_for, Res};
+use common::{fails, guard, guard_for, per_spawner, Failing, Res, Spawner};
 
 // === helpers ===
 
@@ -71,6 +73,18 @@ async fn fail_once(scope: &Scope, ids: &Ids, message: &'static str) {
     let _ = h.await;
 }
 
+// === the rules that concern tasks, once per spawner ===
+
+per_spawner!(
+    handler_is_called_for_an_optional_failure_under_cancel,
+    handler_is_not_called_for_a_failure_that_fails_the_scope,
+    handler_is_not_called_for_cancellation,
+    later_normal_failures_after_a_cancel_policy_failure_go_to_no_handler,
+    nested_scope_in_a_task_uses_the_ancestor_handler,
+    panicking_handler_without_a_handler_above_loses_nothing,
+    panicking_handler_never_fails_its_scope,
+);
+
 // === which failures go to a handler ===
 
 #[tokio::test(start_paused = true)]
@@ -96,21 +110,17 @@ async fn handler_is_called_once_for_a_supervised_failure() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn handler_is_called_for_an_optional_failure_under_cancel() {
-    guard(async move {
-        let log = Log::default();
-        with_scope_handler(&log, |scope| async move {
-            let h = scope.spawn_optional(|_| async { Err::<(), _>("metrics down") });
-            let id = h.id();
-            assert_eq!(h.await, None);
-            Res::Ok(id)
-        })
-        .await
-        .map(|id| assert_eq!(log.entries(), [("root", id)]))
-        .unwrap();
+async fn handler_is_called_for_an_optional_failure_under_cancel(sp: Spawner) {
+    let log = Log::default();
+    with_scope_handler(&log, |scope| async move {
+        let h = sp.spawn_optional(&scope, |_| async { Err::<(), _>("metrics down") });
+        let id = h.id();
+        assert_eq!(h.await, None);
+        Res::Ok(id)
     })
-    .await;
+    .await
+    .map(|id| assert_eq!(log.entries(), [("root", id)]))
+    .unwrap();
 }
 
 async fn with_scope_handler<F, Fut, T>(log: &Log, body: F) -> Result<T, async_scope::ScopeError>
@@ -124,63 +134,55 @@ where
         .await
 }
 
-#[tokio::test(start_paused = true)]
-async fn handler_is_not_called_for_a_failure_that_fails_the_scope() {
-    guard(async move {
-        // Normal under Cancel.
-        let log = Log::default();
-        let err = with_scope_handler(&log, |scope| async move {
-            scope.spawn(|_| async { Err::<(), _>("boom") });
+async fn handler_is_not_called_for_a_failure_that_fails_the_scope(sp: Spawner) {
+    // Normal under Cancel.
+    let log = Log::default();
+    let err = with_scope_handler(&log, |scope| async move {
+        sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    assert_eq!(err.failures().len(), 1);
+    assert!(
+        log.entries().is_empty(),
+        "a scope-failing failure reached a handler"
+    );
+
+    // Critical under Supervise.
+    let log = Log::default();
+    let err = supervised()
+        .on_error(log.handler("root"))
+        .run(|scope| async move {
+            sp.spawn_critical(&scope, |_| async { Err::<(), _>("boom") });
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-        assert_eq!(err.failures().len(), 1);
-        assert!(
-            log.entries().is_empty(),
-            "a scope-failing failure reached a handler"
-        );
-
-        // Critical under Supervise.
-        let log = Log::default();
-        let err = supervised()
-            .on_error(log.handler("root"))
-            .run(|scope| async move {
-                scope.spawn_critical(|_| async { Err::<(), _>("boom") });
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
-        assert!(
-            log.entries().is_empty(),
-            "a critical failure reached a handler"
-        );
-    })
-    .await;
+    assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
+    assert!(
+        log.entries().is_empty(),
+        "a critical failure reached a handler"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn handler_is_not_called_for_cancellation() {
-    guard(async move {
-        let log = Log::default();
-        let _ = supervised()
-            .on_error(log.handler("root"))
-            .run(|scope| async move {
-                let a = scope.spawn(|_| std::future::pending::<Res>());
-                let b = scope.spawn_optional(|_| std::future::pending::<Res>());
-                tokio::task::yield_now().await;
-                a.cancel();
-                let _ = a.await;
-                scope.cancel();
-                let _ = b.await;
-                Res::Ok(())
-            })
-            .await;
-        assert!(log.entries().is_empty());
-    })
-    .await;
+async fn handler_is_not_called_for_cancellation(sp: Spawner) {
+    let log = Log::default();
+    let _ = supervised()
+        .on_error(log.handler("root"))
+        .run(|scope| async move {
+            let a = sp.spawn(&scope, |_| std::future::pending::<Res>());
+            let b = sp.spawn_optional(&scope, |_| std::future::pending::<Res>());
+            tokio::task::yield_now().await;
+            a.cancel();
+            let _ = a.await;
+            scope.cancel();
+            let _ = b.await;
+            Res::Ok(())
+        })
+        .await;
+    assert!(log.entries().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -196,53 +198,49 @@ async fn handler_is_not_called_for_the_body_error() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn later_normal_failures_after_a_cancel_policy_failure_go_to_no_handler() {
-    guard(async move {
-        let log = Log::default();
-        let ids = ids();
-        let i = ids.clone();
-        let err = Scope::builder()
-            .on_error(log.handler("root"))
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                let late: Vec<_> = (0..3)
-                    .map(|n| {
-                        scope.spawn(move |token| async move {
-                            token.cancelled().await;
-                            Err::<(), _>(format!("late {n}"))
-                        })
+async fn later_normal_failures_after_a_cancel_policy_failure_go_to_no_handler(sp: Spawner) {
+    let log = Log::default();
+    let ids = ids();
+    let i = ids.clone();
+    let err = Scope::builder()
+        .on_error(log.handler("root"))
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let late: Vec<_> = (0..3)
+                .map(|n| {
+                    sp.spawn(&scope, move |token| async move {
+                        token.cancelled().await;
+                        Err::<(), _>(format!("late {n}"))
                     })
-                    .collect();
-                tokio::task::yield_now().await;
-                let first = scope.spawn(|_| async { Err::<(), _>("first") });
-                i.lock().unwrap().push(first.id());
-                let _ = first.await;
-                for h in late {
-                    i.lock().unwrap().push(h.id());
-                    let _ = h.await;
-                }
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "first"));
-        assert_eq!(
-            err.failures().len(),
-            4,
-            "the later failures are still collected"
-        );
-        let mut listed: Vec<_> = err.failures().iter().map(TaskFailure::task).collect();
-        listed.sort();
-        let mut expected = ids.lock().unwrap().clone();
-        expected.sort();
-        assert_eq!(listed, expected);
-        assert!(
-            log.entries().is_empty(),
-            "a later Normal failure reached a handler"
-        );
-    })
-    .await;
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            let first = sp.spawn(&scope, |_| async { Err::<(), _>("first") });
+            i.lock().unwrap().push(first.id());
+            let _ = first.await;
+            for h in late {
+                i.lock().unwrap().push(h.id());
+                let _ = h.await;
+            }
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "first"));
+    assert_eq!(
+        err.failures().len(),
+        4,
+        "the later failures are still collected"
+    );
+    let mut listed: Vec<_> = err.failures().iter().map(TaskFailure::task).collect();
+    listed.sort();
+    let mut expected = ids.lock().unwrap().clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(
+        log.entries().is_empty(),
+        "a later Normal failure reached a handler"
+    );
 }
 
 // === the nearest handler ===
@@ -278,31 +276,43 @@ async fn nested_scope_without_handler_uses_the_nearest_ancestor_handler() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn nested_scope_in_a_task_uses_the_ancestor_handler() {
-    guard(async move {
-        let log = Log::default();
-        supervised()
-            .on_error(log.handler("root"))
-            .run(|scope| async move {
-                let h = scope.spawn(|_| async {
-                    with_scope(|inner| async move {
-                        let h = inner.spawn_optional(|_| async { Err::<(), _>("optional deep") });
-                        let id = h.id();
-                        h.await;
-                        Res::Ok(id)
+/// A scope nested in a task, with no handler of its own, sends its
+/// supervised Normal failure and its Optional failure once each, in order,
+/// to the nearest ancestor's handler; those failures belong to the nested
+/// scope, not to the one with the handler.
+async fn nested_scope_in_a_task_uses_the_ancestor_handler(sp: Spawner) {
+    let log = Log::default();
+    let l = log.clone();
+    supervised()
+        .on_error(log.handler("root"))
+        .run(|scope| async move {
+            let nested = sp.spawn(&scope, move |_| async move {
+                supervised()
+                    .run(|inner| async move {
+                        let normal = sp.spawn(&inner, fails(Failing::Err, "deep"));
+                        let normal_id = normal.id();
+                        assert!(normal.await.is_err());
+                        let optional =
+                            sp.spawn_optional(&inner, fails(Failing::Err, "optional deep"));
+                        let optional_id = optional.id();
+                        assert_eq!(optional.await, None);
+                        inner.wait_for_completion().await?;
+                        assert_eq!(inner.errors().len(), 2);
+                        Res::Ok([normal_id, optional_id])
                     })
                     .await
                     .map_err(BoxError::from)
-                });
-                let id = h.await?;
-                assert_eq!(log.entries(), [("root", id)]);
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
+            });
+            let [normal_id, optional_id] = nested.await?;
+            assert_eq!(l.entries(), [("root", normal_id), ("root", optional_id)]);
+            assert!(
+                scope.errors().is_empty(),
+                "a nested failure belongs to the nested scope"
+            );
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -396,54 +406,46 @@ async fn panicking_handler_is_removed_and_the_failure_goes_to_the_next_handler_u
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn panicking_handler_without_a_handler_above_loses_nothing() {
-    guard(async move {
-        let log = Log::default();
-        let keep = Arc::new(Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        supervised()
-            .on_error(log.panicking("only", false))
-            .run(|scope| async move {
-                *k.lock().unwrap() = Some(scope.clone());
-                let _ = scope.spawn(|_| async { Err::<(), _>("first") }).await;
-                let _ = scope.spawn(|_| async { Err::<(), _>("second") }).await;
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-        assert_eq!(log.names(), ["only"], "a removed handler was called again");
-        let errors = keep.lock().unwrap().take().unwrap().errors();
-        assert_eq!(errors.len(), 2, "a failure was lost with the handler");
-    })
-    .await;
+async fn panicking_handler_without_a_handler_above_loses_nothing(sp: Spawner) {
+    let log = Log::default();
+    let keep = Arc::new(Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    supervised()
+        .on_error(log.panicking("only", false))
+        .run(|scope| async move {
+            *k.lock().unwrap() = Some(scope.clone());
+            let _ = sp.spawn(&scope, |_| async { Err::<(), _>("first") }).await;
+            let _ = sp.spawn(&scope, |_| async { Err::<(), _>("second") }).await;
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.names(), ["only"], "a removed handler was called again");
+    let errors = keep.lock().unwrap().take().unwrap().errors();
+    assert_eq!(errors.len(), 2, "a failure was lost with the handler");
 }
 
-#[tokio::test(start_paused = true)]
-async fn panicking_handler_never_fails_its_scope() {
-    guard(async move {
-        let log = Log::default();
-        let value = supervised()
-            .on_error(log.panicking("only", false))
-            .run(|scope| async move {
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let sibling = scope.spawn(|_| async move {
-                    rx.await.ok();
-                    Res::Ok(1)
-                });
-                let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-                let _ = scope
-                    .spawn_optional(|_| async { Err::<(), _>("boom") })
-                    .await;
-                assert!(!scope.is_cancelled());
-                tx.send(()).unwrap();
-                Res::Ok(sibling.await? + 1)
-            })
-            .await
-            .unwrap();
-        assert_eq!(value, 2);
-    })
-    .await;
+async fn panicking_handler_never_fails_its_scope(sp: Spawner) {
+    let log = Log::default();
+    let value = supervised()
+        .on_error(log.panicking("only", false))
+        .run(|scope| async move {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let sibling = sp.spawn(&scope, |_| async move {
+                rx.await.ok();
+                Res::Ok(1)
+            });
+            let _ = sp.spawn(&scope, |_| async { Err::<(), _>("boom") }).await;
+            let _ = sp
+                .spawn_optional(&scope, |_| async { Err::<(), _>("boom") })
+                .await;
+            assert!(!scope.is_cancelled());
+            tx.send(()).unwrap();
+            Res::Ok(sibling.await? + 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 2);
 }
 
 #[tokio::test(start_paused = true)]

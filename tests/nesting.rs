@@ -1,7 +1,8 @@
 //! Nested scopes (SPEC.md, "Rules": "nesting", "parent cancelled", "child
 //! scope fails"; the paragraph on whose failures a scope lists). A scope
 //! started inside a scope's body or task is its child: cancellation flows
-//! down, failures do not flow up.
+//! down, failures do not flow up. Each test that spawns runs once per spawner
+//! (`rule::spawn`, `rule::spawn_local`: see `common::per_spawner!`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use async_scope::{
 use tokio::sync::oneshot;
 
 mod common;
-use common::{guard, settle, Flag, Live, Res};
+use common::{guard, per_spawner, settle, Flag, Live, Res, Spawner};
 
 // === helpers ===
 
@@ -41,6 +42,28 @@ fn slot<T>() -> Slot<T> {
     Arc::new(Mutex::new(None))
 }
 
+// === the rules that concern tasks, once per spawner ===
+
+per_spawner!(
+    scope_started_in_body_follows_parent_cancel,
+    scope_started_in_task_follows_parent_cancel,
+    scope_started_in_task_is_a_child,
+    parent_cancel_reaches_every_descendant,
+    parent_cancel_reaches_the_children_still_running_after_a_sibling_ended,
+    child_started_after_parent_cancel_is_cancelled,
+    parent_failure_cancels_child_with_reason_cancelled,
+    child_timeout_still_reports_cancelled_when_parent_cancelled_first,
+    child_failure_does_not_affect_the_parent,
+    child_failure_in_a_task_does_not_affect_the_parent,
+    child_error_surfaces_where_the_child_is_awaited,
+    task_returning_child_error_is_an_ordinary_failure_under_cancel,
+    task_returning_child_error_is_an_ordinary_failure_under_supervise,
+    nested_failures_belong_to_the_nested_scope,
+    child_timeout_does_not_affect_the_parent,
+    sibling_scopes_are_independent,
+    deep_nesting_cancels_from_the_top,
+);
+
 // === nesting: found through Scope::current() ===
 
 #[tokio::test(start_paused = true)]
@@ -66,332 +89,339 @@ async fn scope_started_in_body_is_a_child() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_started_in_body_follows_parent_cancel() {
-    guard(async move {
-        let err = with_scope(|outer| async move {
-            let nested = with_scope(|inner| async move {
-                outer.cancel();
-                assert!(
-                    inner.is_cancelled(),
-                    "the child did not see its parent's cancel"
-                );
-                Res::Ok(())
-            })
-            .await;
-            Res::Ok(nested)
+/// A cancelled parent cancels a scope nested in its body (it sees it at
+/// once; reason `Cancelled`) and that scope's tasks.
+async fn scope_started_in_body_follows_parent_cancel(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let err = with_scope(|scope| async move {
+        let outer = scope.clone();
+        let nested = with_scope(|inner| async move {
+            sp.spawn(&inner, l.pending());
+            sp.spawn_optional(&inner, l.stubborn());
+            l.reaches(2).await;
+            outer.cancel();
+            assert!(
+                inner.is_cancelled(),
+                "the child did not see its parent's cancel"
+            );
+            Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
+        assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert_eq!(live.count(), 0);
+    assert!(live.all_tokens_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_started_in_task_is_a_child() {
-    guard(async move {
-        let nested_reason = slot::<String>();
-        let n = nested_reason.clone();
-        let err = Scope::builder()
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                let (ready_tx, ready_rx) = oneshot::channel::<()>();
-                let outer = scope.clone();
-                scope.spawn(move |_| async move {
-                    let result = with_scope(|inner| async move {
-                        assert!(Scope::current().unwrap().same_scope(&inner));
-                        let _ = ready_tx.send(());
-                        inner.signal().cancelled().await;
-                        Res::Ok(())
-                    })
-                    .await;
-                    assert!(Scope::current().unwrap().same_scope(&outer));
-                    *n.lock().unwrap() = Some(match result {
-                        Err(e) => format!("{:?}", e.reason()),
-                        Ok(()) => "ok".into(),
-                    });
+/// A cancelled parent cancels a scope nested in one of its tasks (reason
+/// `Cancelled`) and that scope's tasks.
+async fn scope_started_in_task_follows_parent_cancel(sp: Spawner) {
+    let live = Live::default();
+    let nested = slot::<String>();
+    let (l, n) = (live.clone(), nested.clone());
+    let err = Scope::builder()
+        // The grace period lets the task see its nested scope's result.
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let watch = l.clone();
+            sp.spawn(&scope, move |_| async move {
+                let result = with_scope(|inner| async move {
+                    sp.spawn(&inner, l.pending());
                     Res::Ok(())
+                })
+                .await;
+                *n.lock().unwrap() = Some(match result {
+                    Err(e) if matches!(e.reason(), Reason::Cancelled) => "cancelled".into(),
+                    other => format!("{other:?}"),
                 });
-                ready_rx.await.ok();
-                scope.cancel();
+                Res::Ok(())
+            });
+            watch.reaches(1).await;
+            scope.cancel();
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert_eq!(nested.lock().unwrap().as_deref(), Some("cancelled"));
+    assert_eq!(live.count(), 0);
+    assert!(live.all_tokens_cancelled());
+}
+
+async fn scope_started_in_task_is_a_child(sp: Spawner) {
+    let nested_reason = slot::<String>();
+    let n = nested_reason.clone();
+    let err = Scope::builder()
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let (ready_tx, ready_rx) = oneshot::channel::<()>();
+            let outer = scope.clone();
+            sp.spawn(&scope, move |_| async move {
+                let result = with_scope(|inner| async move {
+                    assert!(Scope::current().unwrap().same_scope(&inner));
+                    let _ = ready_tx.send(());
+                    inner.signal().cancelled().await;
+                    Res::Ok(())
+                })
+                .await;
+                assert!(Scope::current().unwrap().same_scope(&outer));
+                *n.lock().unwrap() = Some(match result {
+                    Err(e) => format!("{:?}", e.reason()),
+                    Ok(()) => "ok".into(),
+                });
+                Res::Ok(())
+            });
+            ready_rx.await.ok();
+            scope.cancel();
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert_eq!(nested_reason.lock().unwrap().as_deref(), Some("Cancelled"));
+}
+
+async fn parent_cancel_reaches_every_descendant(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = [Flag::default(), Flag::default(), Flag::default()];
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let err = with_scope(|root| {
+        let (live, cancelled, reasons) = (live.clone(), cancelled.clone(), reasons.clone());
+        async move {
+            let r = root.clone();
+            let rs = reasons.clone();
+            with_scope(|child| async move {
+                sp.spawn(&child, pending_task(&live, &cancelled[0]));
+                let grandchild = with_scope(|grandchild| async move {
+                    sp.spawn(&grandchild, pending_task(&live, &cancelled[1]));
+                    sp.spawn_optional(&grandchild, pending_task(&live, &cancelled[2]));
+                    settle().await;
+                    r.cancel();
+                    Res::Ok(())
+                })
+                .await;
+                rs.lock()
+                    .unwrap()
+                    .push(format!("{:?}", grandchild.unwrap_err().reason()));
                 Res::Ok(())
             })
             .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert_eq!(nested_reason.lock().unwrap().as_deref(), Some("Cancelled"));
+            .inspect_err(|e| reasons.lock().unwrap().push(format!("{:?}", e.reason())))?;
+            Res::Ok(())
+        }
     })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn parent_cancel_reaches_every_descendant() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = [Flag::default(), Flag::default(), Flag::default()];
-        let reasons = Arc::new(Mutex::new(Vec::new()));
-        let err = with_scope(|root| {
-            let (live, cancelled, reasons) = (live.clone(), cancelled.clone(), reasons.clone());
-            async move {
-                let r = root.clone();
-                let rs = reasons.clone();
-                with_scope(|child| async move {
-                    child.spawn(pending_task(&live, &cancelled[0]));
-                    let grandchild = with_scope(|grandchild| async move {
-                        grandchild.spawn(pending_task(&live, &cancelled[1]));
-                        grandchild.spawn_optional(pending_task(&live, &cancelled[2]));
-                        settle().await;
-                        r.cancel();
-                        Res::Ok(())
-                    })
-                    .await;
-                    rs.lock()
-                        .unwrap()
-                        .push(format!("{:?}", grandchild.unwrap_err().reason()));
-                    Res::Ok(())
-                })
-                .await
-                .inspect_err(|e| reasons.lock().unwrap().push(format!("{:?}", e.reason())))?;
-                Res::Ok(())
-            }
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert_eq!(*reasons.lock().unwrap(), ["Cancelled", "Cancelled"]);
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.iter().all(Flag::get));
-    })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    assert_eq!(*reasons.lock().unwrap(), ["Cancelled", "Cancelled"]);
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.iter().all(Flag::get));
 }
 
 /// A nested scope that has ended leaves its parent's list of children; the
 /// ones still running stay in it and are cancelled with the parent. Three
 /// scopes run side by side in the body (not in tasks, which the parent's
 /// cancellation would abort anyway): the middle one ends first.
-#[tokio::test(start_paused = true)]
-async fn parent_cancel_reaches_the_children_still_running_after_a_sibling_ended() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = [Flag::default(), Flag::default()];
-        let err = with_scope(|root| {
-            let (live, cancelled) = (live.clone(), cancelled.clone());
-            async move {
-                let waits = |flag: &Flag| {
-                    let (live, flag) = (live.clone(), flag.clone());
-                    with_scope(move |scope| async move {
-                        scope.spawn(pending_task(&live, &flag));
-                        Res::Ok(())
-                    })
-                };
-                let (first, middle, last) = tokio::join!(
-                    waits(&cancelled[0]),
-                    with_scope(|_| async { Res::Ok(()) }),
-                    async {
-                        let last = waits(&cancelled[1]);
-                        tokio::pin!(last);
-                        // The middle scope ends while this one starts.
-                        tokio::select! {
-                            biased;
-                            _ = &mut last => unreachable!("pending until cancelled"),
-                            () = settle() => {}
-                        }
-                        root.cancel();
-                        last.await
-                    },
-                );
-                assert!(middle.is_ok());
-                assert!(matches!(first.unwrap_err().reason(), Reason::Cancelled));
-                assert!(matches!(last.unwrap_err().reason(), Reason::Cancelled));
-                Res::Ok(())
-            }
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.iter().all(Flag::get));
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn child_started_after_parent_cancel_is_cancelled() {
-    guard(async move {
-        let called = Flag::default();
-        let c = called.clone();
-        let err = with_scope(|outer| async move {
-            outer.cancel();
-            let nested = with_scope(|inner| async move {
-                assert!(inner.is_cancelled());
-                let h = inner.spawn(move |_| {
-                    c.set();
-                    async { Res::Ok(()) }
-                });
-                assert!(matches!(h.await, Err(TaskError::Cancelled)));
-                Res::Ok(())
-            })
-            .await;
-            assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
-        assert!(!called.get());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn parent_failure_cancels_child_with_reason_cancelled() {
-    guard(async move {
-        let err = with_scope(|outer| async move {
-            let nested = with_scope(|inner| async move {
-                outer.spawn(|_| async { Err::<(), _>("parent task failed") });
-                inner.signal().cancelled().await;
-                Res::Ok(())
-            })
-            .await;
-            let nested = nested.unwrap_err();
-            assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
-            assert!(
-                nested.failures().is_empty(),
-                "the parent's failure leaked into the child"
-            );
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn child_timeout_still_reports_cancelled_when_parent_cancelled_first() {
-    guard(async move {
-        let err = with_scope(|outer| async move {
-            let nested = Scope::builder()
-                .timeout(Duration::from_secs(1))
-                .run(|inner| async move {
-                    outer.cancel();
-                    inner.spawn(|_| std::future::pending::<Res>());
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+async fn parent_cancel_reaches_the_children_still_running_after_a_sibling_ended(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = [Flag::default(), Flag::default()];
+    let err = with_scope(|root| {
+        let (live, cancelled) = (live.clone(), cancelled.clone());
+        async move {
+            let waits = |flag: &Flag| {
+                let (live, flag) = (live.clone(), flag.clone());
+                with_scope(move |scope| async move {
+                    sp.spawn(&scope, pending_task(&live, &flag));
                     Res::Ok(())
                 })
-                .await;
-            assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+            };
+            let (first, middle, last) = tokio::join!(
+                waits(&cancelled[0]),
+                with_scope(|_| async { Res::Ok(()) }),
+                async {
+                    let last = waits(&cancelled[1]);
+                    tokio::pin!(last);
+                    // The middle scope ends while this one starts.
+                    tokio::select! {
+                        biased;
+                        _ = &mut last => unreachable!("pending until cancelled"),
+                        () = settle() => {}
+                    }
+                    root.cancel();
+                    last.await
+                },
+            );
+            assert!(middle.is_ok());
+            assert!(matches!(first.unwrap_err().reason(), Reason::Cancelled));
+            assert!(matches!(last.unwrap_err().reason(), Reason::Cancelled));
+            Res::Ok(())
+        }
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.iter().all(Flag::get));
+}
+
+async fn child_started_after_parent_cancel_is_cancelled(sp: Spawner) {
+    let called = Flag::default();
+    let c = called.clone();
+    let err = with_scope(|outer| async move {
+        outer.cancel();
+        let nested = with_scope(|inner| async move {
+            assert!(inner.is_cancelled());
+            let h = sp.spawn(&inner, move |_| {
+                c.set();
+                async { Res::Ok(()) }
+            });
+            assert!(matches!(h.await, Err(TaskError::Cancelled)));
             Res::Ok(())
         })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+        .await;
+        assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+    assert!(!called.get());
+}
+
+async fn parent_failure_cancels_child_with_reason_cancelled(sp: Spawner) {
+    let err = with_scope(|outer| async move {
+        let nested = with_scope(|inner| async move {
+            sp.spawn(&outer, move |_| async move {
+                Err::<(), _>("parent task failed")
+            });
+            inner.signal().cancelled().await;
+            Res::Ok(())
+        })
+        .await;
+        let nested = nested.unwrap_err();
+        assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+        assert!(
+            nested.failures().is_empty(),
+            "the parent's failure leaked into the child"
+        );
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+}
+
+async fn child_timeout_still_reports_cancelled_when_parent_cancelled_first(sp: Spawner) {
+    let err = with_scope(|outer| async move {
+        let nested = Scope::builder()
+            .timeout(Duration::from_secs(1))
+            .run(|inner| async move {
+                outer.cancel();
+                sp.spawn(&inner, |_| std::future::pending::<Res>());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Res::Ok(())
+            })
+            .await;
+        assert!(matches!(nested.unwrap_err().reason(), Reason::Cancelled));
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
 }
 
 // === child scope fails: the parent is not affected ===
 
-#[tokio::test(start_paused = true)]
-async fn child_failure_does_not_affect_the_parent() {
-    guard(async move {
-        let (tx, rx) = oneshot::channel::<()>();
-        let parent_sibling_token = slot::<CancellationToken>();
-        let t = parent_sibling_token.clone();
-        let value = with_scope(|outer| async move {
-            let sibling = outer.spawn(move |token| async move {
-                *t.lock().unwrap() = Some(token);
-                rx.await.ok();
-                Res::Ok("sibling done")
-            });
+async fn child_failure_does_not_affect_the_parent(sp: Spawner) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let parent_sibling_token = slot::<CancellationToken>();
+    let t = parent_sibling_token.clone();
+    let value = with_scope(|outer| async move {
+        let sibling = sp.spawn(&outer, move |token| async move {
+            *t.lock().unwrap() = Some(token);
+            rx.await.ok();
+            Res::Ok("sibling done")
+        });
+        let nested = with_scope(|inner| async move {
+            sp.spawn(&inner, |_| async { Err::<(), _>("child task failed") });
+            sp.spawn_critical(&inner, |_| async { Err::<(), _>("child critical failed") });
+            Res::Ok(())
+        })
+        .await;
+        assert!(nested.is_err());
+        assert!(
+            !outer.is_cancelled(),
+            "the child's failure cancelled its parent"
+        );
+        assert!(
+            outer.errors().is_empty(),
+            "the child's failures leaked into the parent"
+        );
+        tx.send(()).unwrap();
+        sibling.await
+    })
+    .await
+    .unwrap();
+    assert_eq!(value, "sibling done");
+    let token = parent_sibling_token.lock().unwrap().take().unwrap();
+    assert!(!token.is_cancelled());
+}
+
+async fn child_failure_in_a_task_does_not_affect_the_parent(sp: Spawner) {
+    with_scope(|outer| async move {
+        let task = sp.spawn(&outer, move |_| async move {
             let nested = with_scope(|inner| async move {
-                inner.spawn(|_| async { Err::<(), _>("child task failed") });
-                inner.spawn_critical(|_| async { Err::<(), _>("child critical failed") });
+                sp.spawn(&inner, |_| async { Err::<(), _>("deep failure") });
                 Res::Ok(())
             })
             .await;
-            assert!(nested.is_err());
-            assert!(
-                !outer.is_cancelled(),
-                "the child's failure cancelled its parent"
-            );
-            assert!(
-                outer.errors().is_empty(),
-                "the child's failures leaked into the parent"
-            );
-            tx.send(()).unwrap();
-            sibling.await
-        })
-        .await
-        .unwrap();
-        assert_eq!(value, "sibling done");
-        let token = parent_sibling_token.lock().unwrap().take().unwrap();
-        assert!(!token.is_cancelled());
+            Res::Ok(nested.is_err())
+        });
+        assert!(task.await?, "the child did not fail");
+        assert!(!outer.is_cancelled());
+        assert!(outer.errors().is_empty());
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn child_failure_in_a_task_does_not_affect_the_parent() {
-    guard(async move {
-        with_scope(|outer| async move {
-            let task = outer.spawn(|_| async {
-                let nested = with_scope(|inner| async move {
-                    inner.spawn(|_| async { Err::<(), _>("deep failure") });
-                    Res::Ok(())
-                })
-                .await;
-                Res::Ok(nested.is_err())
-            });
-            assert!(task.await?, "the child did not fail");
-            assert!(!outer.is_cancelled());
-            assert!(outer.errors().is_empty());
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
+async fn child_error_surfaces_where_the_child_is_awaited(sp: Spawner) {
+    let child_failure = slot::<async_scope::TaskId>();
+    let c = child_failure.clone();
+    let c2 = child_failure.clone();
+    with_scope(|_| async move {
+        let err: ScopeError = Scope::builder()
+            .name("child")
+            .run(|inner| async move {
+                let h = sp.spawn(&inner, |_| async { Err::<(), _>("child task failed") });
+                *c.lock().unwrap() = Some(h.id());
+                Res::Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.scope_name(), Some("child"));
+        match err.reason() {
+            Reason::TaskFailed(f) => assert_eq!(Some(f.task()), *c2.lock().unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn child_error_surfaces_where_the_child_is_awaited() {
-    guard(async move {
-        let child_failure = slot::<async_scope::TaskId>();
-        let c = child_failure.clone();
-        let c2 = child_failure.clone();
-        with_scope(|_| async move {
-            let err: ScopeError = Scope::builder()
-                .name("child")
-                .run(|inner| async move {
-                    let h = inner.spawn(|_| async { Err::<(), _>("child task failed") });
-                    *c.lock().unwrap() = Some(h.id());
-                    Res::Ok(())
-                })
-                .await
-                .unwrap_err();
-            assert_eq!(err.scope_name(), Some("child"));
-            match err.reason() {
-                Reason::TaskFailed(f) => assert_eq!(Some(f.task()), *c2.lock().unwrap()),
-                other => panic!("unexpected {other:?}"),
-            }
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn task_returning_child_error_is_an_ordinary_failure_under_cancel() {
-    guard(async move {
+async fn task_returning_child_error_is_an_ordinary_failure_under_cancel(sp: Spawner) {
     let err = with_scope(|outer| async move {
-        outer.spawn(|_| async {
+        sp.spawn(&outer, move |_| async move {
             with_scope(|inner| async move {
-                inner.spawn(|_| async { Err::<(), _>("deep failure") });
+                sp.spawn(&inner, |_| async { Err::<(), _>("deep failure") });
                 Res::Ok(())
             })
             .await?;
@@ -419,22 +449,18 @@ async fn task_returning_child_error_is_an_ordinary_failure_under_cancel() {
         1,
         "the child's own failures leaked into the parent"
     );
-    })
-    .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn task_returning_child_error_is_an_ordinary_failure_under_supervise() {
-    guard(async move {
+async fn task_returning_child_error_is_an_ordinary_failure_under_supervise(sp: Spawner) {
     let handled = Arc::new(Mutex::new(Vec::<TaskFailure>::new()));
     let h = handled.clone();
     Scope::builder()
         .policy(Policy::Supervise)
         .on_error(move |f| h.lock().unwrap().push(f.clone()))
         .run(|outer| async move {
-            let task = outer.spawn(|_| async {
+            let task = sp.spawn(&outer, move |_| async move {
                 with_scope(|inner| async move {
-                    inner.spawn(|_| async { Err::<(), _>("deep failure") });
+                    sp.spawn(&inner, |_| async { Err::<(), _>("deep failure") });
                     Res::Ok(())
                 })
                 .await?;
@@ -456,143 +482,129 @@ async fn task_returning_child_error_is_an_ordinary_failure_under_supervise() {
     assert!(
         matches!(handled[0].error(), TaskError::Failed(e) if e.downcast_ref::<ScopeError>().is_some())
     );
-    })
-    .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn nested_failures_belong_to_the_nested_scope() {
-    guard(async move {
-        let inner_scope = slot::<Scope>();
-        let i = inner_scope.clone();
-        let outer_errors = Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|outer| async move {
-                let _ = outer.spawn(|_| async { Err::<(), _>("outer") }).await;
-                Scope::builder()
-                    .policy(Policy::Supervise)
-                    .run(|inner| async move {
-                        *i.lock().unwrap() = Some(inner.clone());
-                        let _ = inner.spawn(|_| async { Err::<(), _>("inner 1") }).await;
-                        let _ = inner
-                            .spawn_optional(|_| async { Err::<(), _>("inner 2") })
-                            .await;
-                        Res::Ok(())
-                    })
-                    .await?;
-                Res::Ok(outer.errors())
-            })
-            .await
-            .unwrap();
-        let texts =
-            |fs: &[TaskFailure]| fs.iter().map(|f| f.error().to_string()).collect::<Vec<_>>();
-        assert_eq!(texts(&outer_errors), ["outer"]);
-        let inner = inner_scope.lock().unwrap().take().unwrap();
-        assert_eq!(texts(&inner.errors()), ["inner 1", "inner 2"]);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn child_timeout_does_not_affect_the_parent() {
-    guard(async move {
-        with_scope(|outer| async move {
-            let nested = Scope::builder()
-                .timeout(Duration::from_millis(10))
+async fn nested_failures_belong_to_the_nested_scope(sp: Spawner) {
+    let inner_scope = slot::<Scope>();
+    let i = inner_scope.clone();
+    let outer_errors = Scope::builder()
+        .policy(Policy::Supervise)
+        .run(|outer| async move {
+            let _ = sp
+                .spawn(&outer, move |_| async move { Err::<(), _>("outer") })
+                .await;
+            Scope::builder()
+                .policy(Policy::Supervise)
                 .run(|inner| async move {
-                    inner.spawn(|_| std::future::pending::<Res>());
-                    Res::Ok(())
-                })
-                .await;
-            assert!(matches!(nested.unwrap_err().reason(), Reason::TimedOut));
-            assert!(!outer.is_cancelled());
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn sibling_scopes_are_independent() {
-    guard(async move {
-        with_scope(|outer| async move {
-            let (tx, rx) = oneshot::channel::<()>();
-            let a = outer.spawn(|_| async move {
-                with_scope(|inner| async move {
-                    let h = inner.spawn(|_| async move {
-                        rx.await.ok();
-                        Res::Ok("a")
-                    });
-                    Res::Ok(h.await?)
-                })
-                .await
-                .map_err(BoxError::from)
-            });
-            let b = outer.spawn(|_| async move {
-                let r = with_scope(|inner| async move {
-                    inner.cancel();
-                    Res::Ok(())
-                })
-                .await;
-                let _ = tx.send(());
-                Res::Ok(r.is_err())
-            });
-            assert!(b.await?);
-            assert_eq!(a.await?, "a");
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn deep_nesting_cancels_from_the_top() {
-    guard(async move {
-        fn nest(
-            depth: usize,
-            live: Live,
-            cancelled: Flag,
-            ready: Arc<AtomicUsize>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res> + Send>> {
-            Box::pin(async move {
-                with_scope(|scope| async move {
-                    scope.spawn(pending_task(&live, &cancelled));
-                    if depth > 0 {
-                        let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
-                        scope.spawn(move |_| nest(depth - 1, l, c, r));
-                    }
-                    ready.fetch_add(1, SeqCst);
-                    std::future::pending::<()>().await;
+                    *i.lock().unwrap() = Some(inner.clone());
+                    let _ = sp
+                        .spawn(&inner, |_| async { Err::<(), _>("inner 1") })
+                        .await;
+                    let _ = sp
+                        .spawn_optional(&inner, |_| async { Err::<(), _>("inner 2") })
+                        .await;
                     Res::Ok(())
                 })
                 .await?;
-                Ok(())
-            })
-        }
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let ready = Arc::new(AtomicUsize::new(0));
-        let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
-        let err = with_scope(|root| async move {
-            let r2 = r.clone();
-            root.spawn(move |_| nest(5, l, c, r2));
-            while r.load(SeqCst) < 6 {
-                tokio::task::yield_now().await;
-            }
-            settle().await;
-            root.cancel();
-            Res::Ok(())
+            Res::Ok(outer.errors())
         })
         .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        settle().await;
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
+        .unwrap();
+    let texts = |fs: &[TaskFailure]| fs.iter().map(|f| f.error().to_string()).collect::<Vec<_>>();
+    assert_eq!(texts(&outer_errors), ["outer"]);
+    let inner = inner_scope.lock().unwrap().take().unwrap();
+    assert_eq!(texts(&inner.errors()), ["inner 1", "inner 2"]);
+}
+
+async fn child_timeout_does_not_affect_the_parent(sp: Spawner) {
+    with_scope(|outer| async move {
+        let nested = Scope::builder()
+            .timeout(Duration::from_millis(10))
+            .run(|inner| async move {
+                sp.spawn(&inner, |_| std::future::pending::<Res>());
+                Res::Ok(())
+            })
+            .await;
+        assert!(matches!(nested.unwrap_err().reason(), Reason::TimedOut));
+        assert!(!outer.is_cancelled());
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
+}
+
+async fn sibling_scopes_are_independent(sp: Spawner) {
+    with_scope(|outer| async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let a = sp.spawn(&outer, move |_| async move {
+            with_scope(|inner| async move {
+                let h = sp.spawn(&inner, |_| async move {
+                    rx.await.ok();
+                    Res::Ok("a")
+                });
+                Res::Ok(h.await?)
+            })
+            .await
+            .map_err(BoxError::from)
+        });
+        let b = sp.spawn(&outer, move |_| async move {
+            let r = with_scope(|inner| async move {
+                inner.cancel();
+                Res::Ok(())
+            })
+            .await;
+            let _ = tx.send(());
+            Res::Ok(r.is_err())
+        });
+        assert!(b.await?);
+        assert_eq!(a.await?, "a");
+        Res::Ok(())
+    })
+    .await
+    .unwrap();
+}
+
+async fn deep_nesting_cancels_from_the_top(sp: Spawner) {
+    fn nest(
+        sp: Spawner,
+        depth: usize,
+        live: Live,
+        cancelled: Flag,
+        ready: Arc<AtomicUsize>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Res> + Send>> {
+        Box::pin(async move {
+            with_scope(|scope| async move {
+                sp.spawn(&scope, pending_task(&live, &cancelled));
+                if depth > 0 {
+                    let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
+                    sp.spawn(&scope, move |_| nest(sp, depth - 1, l, c, r));
+                }
+                ready.fetch_add(1, SeqCst);
+                std::future::pending::<()>().await;
+                Res::Ok(())
+            })
+            .await?;
+            Ok(())
+        })
+    }
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let ready = Arc::new(AtomicUsize::new(0));
+    let (l, c, r) = (live.clone(), cancelled.clone(), ready.clone());
+    let err = with_scope(|root| async move {
+        let r2 = r.clone();
+        sp.spawn(&root, move |_| nest(sp, 5, l, c, r2));
+        while r.load(SeqCst) < 6 {
+            tokio::task::yield_now().await;
+        }
+        settle().await;
+        root.cancel();
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    settle().await;
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.get());
 }

@@ -2,6 +2,9 @@
 //! panics), policy Cancel"; "Details": later failures after a scope failed).
 //! The first failure of a Normal task cancels every sibling and nested scope,
 //! and fails the scope with `Reason::TaskFailed` naming that first failure.
+//! Each rule test runs once per spawner (`rule::spawn`, `rule::spawn_local`:
+//! see `common::per_spawner!`); the race of two failures on a multi_thread
+//! runtime is for Send tasks only.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -10,7 +13,10 @@ use std::time::Duration;
 use async_scope::{with_scope, CancellationToken, Reason, Scope, ScopeError, TaskError, TaskKind};
 
 mod common;
-use common::{guard, guard_for, settle, Flag, Live, Res};
+use common::{
+    fails, guard_for, is_failure, per_spawner, settle, task_failed, Flag, IdCell, Live, Res,
+    Spawner, BOTH,
+};
 
 // === helpers ===
 
@@ -40,250 +46,186 @@ fn reason_failure(err: &ScopeError) -> &async_scope::TaskFailure {
 
 // === the rule ===
 
-#[tokio::test(start_paused = true)]
-async fn cancel_normal_err_cancels_siblings_and_fails_with_task_failed() {
-    guard(async move {
+per_spawner!(
+    cancel_a_failing_task_cancels_every_sibling_and_fails_with_task_failed,
+    cancel_failure_cancels_nested_scope_in_body,
+    cancel_failure_cancels_nested_scope_in_sibling_task,
+    cancel_reason_is_the_first_failure_and_later_ones_are_collected,
+    cancel_failure_refuses_later_spawns,
+    cancel_failure_is_seen_by_the_body_through_signal_and_is_cancelled,
+    cancel_success_of_every_task_is_ok,
+);
+
+/// A Normal task that fails (`Err` or panic) cancels every sibling (all
+/// kinds, each with its token cancelled and its destructors run) and fails
+/// the scope with `TaskFailed`, the first failure; cancelled siblings are
+/// not failures.
+async fn cancel_a_failing_task_cancels_every_sibling_and_fails_with_task_failed(sp: Spawner) {
+    for how in BOTH {
         let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let failing_id = Arc::new(Mutex::new(None));
-        let f = failing_id.clone();
+        let failing = IdCell::default();
+        let (l, f) = (live.clone(), failing.clone());
         let err = with_scope(|scope| async move {
-            let sibling = scope.spawn(pending_task(&l, &c));
-            settle().await;
-            let failing = scope.spawn(|_| async { Err::<(), _>("boom") });
-            *f.lock().unwrap() = Some(failing.id());
+            let sibling = sp.spawn(&scope, l.pending());
+            let critical = sp.spawn_critical(&scope, l.pending());
+            let optional = sp.spawn_optional(&scope, l.pending());
+            l.reaches(3).await;
+            f.set(sp.spawn(&scope, fails(how, "boom")).id()).unwrap();
             assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
+            assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+            assert_eq!(optional.await, None);
+            assert!(scope.is_cancelled());
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        let failure = reason_failure(&err);
-        assert_eq!(Some(failure.task()), *failing_id.lock().unwrap());
+        let failure = task_failed(&err);
+        assert_eq!(Some(&failure.task()), failing.get());
         assert_eq!(failure.kind(), TaskKind::Normal);
-        assert!(matches!(failure.error(), TaskError::Failed(e) if e.to_string() == "boom"));
-        assert_eq!(err.failures().len(), 1);
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get(), "the sibling's token was not cancelled");
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_normal_panic_cancels_siblings_and_fails_with_task_failed() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            let sibling = scope.spawn(pending_task(&l, &c));
-            settle().await;
-            scope.spawn(|_| async {
-                if std::hint::black_box(true) {
-                    panic!("task exploded");
-                }
-                Res::Ok(())
-            });
-            assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
-            Res::Ok(())
-        })
-        .await
-        .unwrap_err();
-        let failure = reason_failure(&err);
-        assert!(matches!(failure.error(), TaskError::Panicked(m) if m == "task exploded"));
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_failure_cancels_every_kind_of_sibling() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = [Flag::default(), Flag::default(), Flag::default()];
-        let err = with_scope(|scope| {
-            let (live, cancelled) = (live.clone(), cancelled.clone());
-            async move {
-                let normal = scope.spawn(pending_task(&live, &cancelled[0]));
-                let critical = scope.spawn_critical(pending_task(&live, &cancelled[1]));
-                let optional = scope.spawn_optional(pending_task(&live, &cancelled[2]));
-                settle().await;
-                scope.spawn(|_| async { Err::<(), _>("boom") });
-                assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-                assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-                assert_eq!(optional.await, None);
-                Res::Ok(())
-            }
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert!(is_failure(failure.error(), how, "boom"), "{how:?}: {err}");
         assert_eq!(
             err.failures().len(),
             1,
             "cancelled siblings counted as failures"
         );
         assert_eq!(live.count(), 0);
-        assert!(cancelled.iter().all(Flag::get));
-    })
-    .await;
+        assert!(
+            live.all_tokens_cancelled(),
+            "a sibling's token was not cancelled"
+        );
+    }
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_failure_cancels_nested_scope_in_body() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-            scope.spawn(|_| async move {
-                go_rx.await.ok();
-                Err::<(), _>("boom")
-            });
-            let nested = with_scope(|inner| async move {
-                inner.spawn(pending_task(&l, &c));
-                settle().await;
-                go_tx.send(()).unwrap();
-                Res::Ok(())
-            })
-            .await;
-            let nested = nested.unwrap_err();
-            assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+async fn cancel_failure_cancels_nested_scope_in_body(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let (l, c) = (live.clone(), cancelled.clone());
+    let err = with_scope(|scope| async move {
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        sp.spawn(&scope, |_| async move {
+            go_rx.await.ok();
+            Err::<(), _>("boom")
+        });
+        let nested = with_scope(|inner| async move {
+            sp.spawn(&inner, pending_task(&l, &c));
+            settle().await;
+            go_tx.send(()).unwrap();
             Res::Ok(())
         })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
+        .await;
+        let nested = nested.unwrap_err();
+        assert!(matches!(nested.reason(), Reason::Cancelled), "{nested}");
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.get());
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_failure_cancels_nested_scope_in_sibling_task() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let nested_result = Arc::new(Mutex::new(None::<String>));
-        let (l, c, n) = (live.clone(), cancelled.clone(), nested_result.clone());
-        let err = Scope::builder()
-            // The grace period lets the sibling see its nested scope's result.
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                scope.spawn(move |_| async move {
-                    let result = with_scope(|inner| async move {
-                        inner.spawn(pending_task(&l, &c));
-                        Res::Ok(())
-                    })
-                    .await;
-                    *n.lock().unwrap() = Some(match result {
-                        Err(e) if matches!(e.reason(), Reason::Cancelled) => "cancelled".into(),
-                        other => format!("{other:?}"),
-                    });
+async fn cancel_failure_cancels_nested_scope_in_sibling_task(sp: Spawner) {
+    let live = Live::default();
+    let cancelled = Flag::default();
+    let nested_result = Arc::new(Mutex::new(None::<String>));
+    let (l, c, n) = (live.clone(), cancelled.clone(), nested_result.clone());
+    let err = Scope::builder()
+        // The grace period lets the sibling see its nested scope's result.
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            sp.spawn(&scope, move |_| async move {
+                let result = with_scope(|inner| async move {
+                    sp.spawn(&inner, pending_task(&l, &c));
                     Res::Ok(())
+                })
+                .await;
+                *n.lock().unwrap() = Some(match result {
+                    Err(e) if matches!(e.reason(), Reason::Cancelled) => "cancelled".into(),
+                    other => format!("{other:?}"),
                 });
-                settle().await;
-                scope.spawn(|_| async { Err::<(), _>("boom") });
                 Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-        assert_eq!(nested_result.lock().unwrap().as_deref(), Some("cancelled"));
-        assert_eq!(live.count(), 0);
-        assert!(cancelled.get());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_reason_is_the_first_failure_and_later_ones_are_collected() {
-    guard(async move {
-        let ids = Arc::new(Mutex::new(Vec::new()));
-        let i = ids.clone();
-        let err = Scope::builder()
-            .grace(Duration::from_secs(1))
-            .run(|scope| async move {
-                let late = scope.spawn(|token| async move {
-                    token.cancelled().await;
-                    Err::<(), _>("second")
-                });
-                settle().await;
-                let first = scope.spawn(|_| async { Err::<(), _>("first") });
-                i.lock().unwrap().extend([first.id(), late.id()]);
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        let ids = ids.lock().unwrap().clone();
-        assert_eq!(reason_failure(&err).task(), ids[0]);
-        let failed: Vec<_> = err.failures().iter().map(|f| f.task()).collect();
-        assert_eq!(failed, ids, "every failure, in order");
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_failure_refuses_later_spawns() {
-    guard(async move {
-        let called = Flag::default();
-        let c = called.clone();
-        let err = with_scope(|scope| async move {
-            let failed = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-            assert!(matches!(failed, Err(TaskError::Failed(_))));
-            assert!(scope.is_cancelled());
-            let late = scope.spawn(move |_| {
-                c.set();
-                async { Res::Ok(()) }
             });
-            assert!(matches!(late.await, Err(TaskError::Cancelled)));
+            settle().await;
+            sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
-        assert!(!called.get());
-    })
-    .await;
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    assert_eq!(nested_result.lock().unwrap().as_deref(), Some("cancelled"));
+    assert_eq!(live.count(), 0);
+    assert!(cancelled.get());
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_failure_is_seen_by_the_body_through_signal_and_is_cancelled() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            scope.spawn(|_| async { Err::<(), _>("boom") });
-            scope.signal().cancelled().await;
-            assert!(scope.is_cancelled());
+async fn cancel_reason_is_the_first_failure_and_later_ones_are_collected(sp: Spawner) {
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let i = ids.clone();
+    let err = Scope::builder()
+        .grace(Duration::from_secs(1))
+        .run(|scope| async move {
+            let late = sp.spawn(&scope, |token| async move {
+                token.cancelled().await;
+                Err::<(), _>("second")
+            });
+            settle().await;
+            let first = sp.spawn(&scope, |_| async { Err::<(), _>("first") });
+            i.lock().unwrap().extend([first.id(), late.id()]);
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-    })
-    .await;
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(reason_failure(&err).task(), ids[0]);
+    let failed: Vec<_> = err.failures().iter().map(|f| f.task()).collect();
+    assert_eq!(failed, ids, "every failure, in order");
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_success_of_every_task_is_ok() {
-    guard(async move {
-        let sum = with_scope(|scope| async move {
-            let handles: Vec<_> = (0..10)
-                .map(|i| scope.spawn(move |_| async move { Res::Ok(i) }))
-                .collect();
-            let mut sum = 0;
-            for h in handles {
-                sum += h.await?;
-            }
-            Res::Ok(sum)
-        })
-        .await
-        .unwrap();
-        assert_eq!(sum, 45);
+async fn cancel_failure_refuses_later_spawns(sp: Spawner) {
+    let called = Flag::default();
+    let c = called.clone();
+    let err = with_scope(|scope| async move {
+        let failed = sp.spawn(&scope, |_| async { Err::<(), _>("boom") }).await;
+        assert!(matches!(failed, Err(TaskError::Failed(_))));
+        assert!(scope.is_cancelled());
+        let late = sp.spawn(&scope, move |_| {
+            c.set();
+            async { Res::Ok(()) }
+        });
+        assert!(matches!(late.await, Err(TaskError::Cancelled)));
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+    assert!(!called.get());
+}
+
+async fn cancel_failure_is_seen_by_the_body_through_signal_and_is_cancelled(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+        scope.signal().cancelled().await;
+        assert!(scope.is_cancelled());
+        Res::Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+}
+
+async fn cancel_success_of_every_task_is_ok(sp: Spawner) {
+    let sum = with_scope(|scope| async move {
+        let handles: Vec<_> = (0..10)
+            .map(|i| sp.spawn(&scope, move |_| async move { Res::Ok(i) }))
+            .collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await?;
+        }
+        Res::Ok(sum)
+    })
+    .await
+    .unwrap();
+    assert_eq!(sum, 45);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! Policy `Supervise` (SPEC.md, "Rules": "`spawn` task fails, policy
 //! Supervise"). A Normal task's failure leaves its siblings running, is
 //! recorded in `errors()`, goes to the nearest error handler, and does not
-//! fail the scope.
+//! fail the scope. Each rule test runs once per spawner (`rule::spawn`,
+//! `rule::spawn_local`: see `common::per_spawner!`).
 
 use std::sync::{Arc, Mutex};
 
@@ -10,29 +11,9 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, Flag, Res};
+use common::{collecting, fails, is_failure, per_spawner, Failing, Res, Seen, Spawner};
 
 // === helpers ===
-
-/// Records every failure an error handler receives.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<TaskFailure>>>);
-
-impl Seen {
-    fn handler(&self) -> impl Fn(&TaskFailure) + Send + Sync + 'static {
-        let seen = self.0.clone();
-        move |failure| seen.lock().unwrap().push(failure.clone())
-    }
-
-    fn tasks(&self) -> Vec<async_scope::TaskId> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(TaskFailure::task)
-            .collect()
-    }
-}
 
 fn supervised() -> async_scope::ScopeBuilder {
     Scope::builder().policy(Policy::Supervise)
@@ -40,174 +21,122 @@ fn supervised() -> async_scope::ScopeBuilder {
 
 // === the rule ===
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_failure_does_not_cancel_siblings() {
-    guard(async move {
-        let sibling_saw_cancel = Flag::default();
-        let s = sibling_saw_cancel.clone();
-        let value = supervised()
-            .run(|scope| async move {
-                let (tx, rx) = oneshot::channel::<()>();
-                let sibling = scope.spawn(move |token| async move {
-                    rx.await.ok();
-                    if token.is_cancelled() {
-                        s.set();
+per_spawner!(
+    supervise_failures_are_recorded_and_handled_while_siblings_go_on,
+    supervise_scope_does_not_fail_because_of_normal_failures,
+    supervise_keeps_accepting_spawns_after_failures,
+    supervise_critical_failure_still_fails_the_scope,
+    supervise_body_err_still_fails_the_scope,
+);
+
+/// Failing Normal tasks (`Err`, then a panic) leave their sibling running
+/// with its token not cancelled and the scope not cancelled; each handle
+/// yields its failure; each failure is recorded in `errors()` (task, kind
+/// Normal, error), in order, and goes to the handler once, in order; the
+/// scope succeeds with the body's value.
+async fn supervise_failures_are_recorded_and_handled_while_siblings_go_on(sp: Spawner) {
+    let seen = Seen::default();
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let i = ids.clone();
+    let value = supervised()
+        .on_error(collecting(&seen))
+        .run(|scope| async move {
+            let (tx, rx) = oneshot::channel::<()>();
+            let sibling = sp.spawn(&scope, move |token| async move {
+                rx.await.ok();
+                Res::Ok((41, token.is_cancelled()))
+            });
+            // One failure after the other, so that their order is known.
+            let failed = sp.spawn(&scope, fails(Failing::Err, "flaky"));
+            i.lock().unwrap().push(failed.id());
+            assert!(is_failure(
+                &failed.await.unwrap_err(),
+                Failing::Err,
+                "flaky"
+            ));
+            let panicked = sp.spawn(&scope, fails(Failing::Panic, "shaky"));
+            i.lock().unwrap().push(panicked.id());
+            assert!(is_failure(
+                &panicked.await.unwrap_err(),
+                Failing::Panic,
+                "shaky"
+            ));
+            assert!(
+                !scope.is_cancelled(),
+                "a supervised failure cancelled the scope"
+            );
+            tx.send(()).unwrap();
+            let (v, sibling_cancelled) = sibling.await?;
+            assert!(!sibling_cancelled, "the sibling's token was cancelled");
+            scope.wait_for_completion().await?;
+            let errors = scope.errors();
+            let listed: Vec<_> = errors.iter().map(TaskFailure::task).collect();
+            assert_eq!(listed, *i.lock().unwrap());
+            assert!(errors.iter().all(|f| f.kind() == TaskKind::Normal));
+            assert!(is_failure(errors[0].error(), Failing::Err, "flaky"));
+            assert!(is_failure(errors[1].error(), Failing::Panic, "shaky"));
+            Res::Ok(v + 1)
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 42);
+    let seen = seen.lock().unwrap();
+    let handled: Vec<_> = seen.iter().map(TaskFailure::task).collect();
+    assert_eq!(
+        handled,
+        *ids.lock().unwrap(),
+        "each failure goes to the handler once, in order"
+    );
+    assert!(is_failure(seen[0].error(), Failing::Err, "flaky"));
+    assert!(is_failure(seen[1].error(), Failing::Panic, "shaky"));
+}
+
+async fn supervise_scope_does_not_fail_because_of_normal_failures(sp: Spawner) {
+    let keep = Arc::new(Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let value = supervised()
+        .run(|scope| async move {
+            *k.lock().unwrap() = Some(scope.clone());
+            for i in 0..20 {
+                sp.spawn(&scope, move |_| async move {
+                    if i % 2 == 0 {
+                        Err::<(), _>(format!("failure {i}"))
+                    } else {
+                        Ok(())
                     }
-                    Res::Ok(41)
                 });
-                let failing = scope.spawn(|_| async { Err::<(), _>("boom") });
-                assert!(matches!(failing.await, Err(TaskError::Failed(_))));
-                assert!(!scope.is_cancelled());
-                tx.send(()).unwrap();
-                Res::Ok(sibling.await? + 1)
-            })
-            .await
-            .unwrap();
-        assert_eq!(value, 42);
-        assert!(!sibling_saw_cancel.get());
-    })
-    .await;
+            }
+            Res::Ok("done")
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, "done");
+    let scope = keep.lock().unwrap().take().unwrap();
+    assert_eq!(scope.errors().len(), 10);
+    assert!(!scope.is_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_panic_does_not_cancel_siblings() {
-    guard(async move {
-        supervised()
-            .run(|scope| async move {
-                let (tx, rx) = oneshot::channel::<()>();
-                let sibling = scope.spawn(move |_| async move {
-                    rx.await.ok();
-                    Res::Ok("alive")
-                });
-                let failing = scope.spawn(|_| async {
-                    if std::hint::black_box(true) {
-                        panic!("task exploded");
-                    }
-                    Res::Ok(())
-                });
-                assert!(
-                    matches!(failing.await, Err(TaskError::Panicked(m)) if m == "task exploded")
-                );
-                assert!(!scope.is_cancelled());
-                tx.send(()).unwrap();
-                assert_eq!(sibling.await?, "alive");
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
+async fn supervise_keeps_accepting_spawns_after_failures(sp: Spawner) {
+    supervised()
+        .run(|scope| async move {
+            let _ = sp.spawn(&scope, |_| async { Err::<(), _>("boom") }).await;
+            let later = sp.spawn(&scope, |_| async { Res::Ok(5) });
+            assert_eq!(later.await?, 5);
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_failure_is_recorded_in_errors() {
-    guard(async move {
-        supervised()
-            .run(|scope| async move {
-                let failing = scope.spawn(|_| async { Err::<(), _>("boom") });
-                let id = failing.id();
-                let _ = failing.await;
-                let errors = scope.errors();
-                assert_eq!(errors.len(), 1);
-                assert_eq!(errors[0].task(), id);
-                assert_eq!(errors[0].kind(), TaskKind::Normal);
-                assert_eq!(errors[0].error().to_string(), "boom");
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_failure_goes_to_the_handler() {
-    guard(async move {
-        let seen = Seen::default();
-        let ids = Arc::new(Mutex::new(Vec::new()));
-        let i = ids.clone();
-        supervised()
-            .on_error(seen.handler())
-            .run(|scope| async move {
-                let a = scope.spawn(|_| async { Err::<(), _>("a") });
-                let b = scope.spawn(|_| async {
-                    if std::hint::black_box(true) {
-                        panic!("b");
-                    }
-                    Res::Ok(())
-                });
-                i.lock().unwrap().extend([a.id(), b.id()]);
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-        let mut got = seen.tasks();
-        got.sort();
-        assert_eq!(
-            got,
-            *ids.lock().unwrap(),
-            "each failure once to the handler"
-        );
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn supervise_scope_does_not_fail_because_of_normal_failures() {
-    guard(async move {
-        let keep = Arc::new(Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        let value = supervised()
-            .run(|scope| async move {
-                *k.lock().unwrap() = Some(scope.clone());
-                for i in 0..20 {
-                    scope.spawn(move |_| async move {
-                        if i % 2 == 0 {
-                            Err::<(), _>(format!("failure {i}"))
-                        } else {
-                            Ok(())
-                        }
-                    });
-                }
-                Res::Ok("done")
-            })
-            .await
-            .unwrap();
-        assert_eq!(value, "done");
-        let scope = keep.lock().unwrap().take().unwrap();
-        assert_eq!(scope.errors().len(), 10);
-        assert!(!scope.is_cancelled());
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn supervise_keeps_accepting_spawns_after_failures() {
-    guard(async move {
-        supervised()
-            .run(|scope| async move {
-                let _ = scope.spawn(|_| async { Err::<(), _>("boom") }).await;
-                let later = scope.spawn(|_| async { Res::Ok(5) });
-                assert_eq!(later.await?, 5);
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn supervise_critical_failure_still_fails_the_scope() {
-    guard(async move {
+async fn supervise_critical_failure_still_fails_the_scope(sp: Spawner) {
     let err = supervised()
         .run(|scope| async move {
             let (_tx, rx) = oneshot::channel::<()>();
-            let sibling = scope.spawn(move |_| async move {
+            let sibling = sp.spawn(&scope, move |_| async move {
                 rx.await.ok();
                 Res::Ok(())
             });
-            scope.spawn_critical(|_| async { Err::<(), _>("commit failed") });
+            sp.spawn_critical(&scope, |_| async { Err::<(), _>("commit failed") });
             assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
             Res::Ok(())
         })
@@ -216,27 +145,21 @@ async fn supervise_critical_failure_still_fails_the_scope() {
     assert!(
         matches!(err.reason(), Reason::CriticalTaskFailed(f) if f.error().to_string() == "commit failed")
     );
-    })
-    .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_body_err_still_fails_the_scope() {
-    guard(async move {
-        let err = supervised()
-            .run(|scope| async move {
-                scope.spawn(|_| async { Err::<(), _>("supervised") });
-                scope.wait_for_completion().await?;
-                Err::<(), BoxError>("body".into())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::BodyFailed(e) if e.to_string() == "body"));
-        assert_eq!(
-            err.failures().len(),
-            1,
-            "the supervised failure is still listed"
-        );
-    })
-    .await;
+async fn supervise_body_err_still_fails_the_scope(sp: Spawner) {
+    let err = supervised()
+        .run(|scope| async move {
+            sp.spawn(&scope, |_| async { Err::<(), _>("supervised") });
+            scope.wait_for_completion().await?;
+            Err::<(), BoxError>("body".into())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::BodyFailed(e) if e.to_string() == "body"));
+    assert_eq!(
+        err.failures().len(),
+        1,
+        "the supervised failure is still listed"
+    );
 }

@@ -3,7 +3,8 @@
 //! and a `Scope` handle kept after its scope ended (SPEC.md, "Rules": the
 //! body rows, "a task handle is awaited", `wait_for_completion()`, "a `Scope`
 //! handle used after its scope ended", "nesting" for `Scope::current`; the
-//! "first event decides" paragraph).
+//! "first event decides" paragraph). Each rule test that spawns runs once
+//! per spawner (`rule::spawn`, `rule::spawn_local`: see `common::per_spawner!`).
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -19,7 +20,10 @@ use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, panic_text, settle, Flag, Live, Res};
+use common::{
+    counted, fails, guard, is_failure, panic_text, per_spawner, reason_is_cancelled, settle,
+    Failing, Flag, Live, Res, Spawner, ON_PURPOSE,
+};
 
 // === helpers ===
 
@@ -53,119 +57,135 @@ impl std::fmt::Display for InvalidInput {
 
 impl std::error::Error for InvalidInput {}
 
+// === the rules that concern tasks, once per spawner ===
+
+per_spawner!(
+    body_ok_returns_value_after_every_task_ended,
+    body_ok_but_scope_failed_meanwhile_returns_err,
+    body_ok_waits_for_tasks_spawned_by_tasks,
+    body_err_cancels_every_task_and_fails_with_body_failed,
+    body_err_refuses_later_spawns,
+    body_panic_joins_every_task_then_the_panic_continues,
+    body_panic_lets_tasks_use_their_grace_before_the_panic_continues,
+    a_handle_awaited_yields_ok_failed_panicked_or_cancelled,
+    dropping_a_handle_does_not_cancel_its_task,
+    handle_is_finished_once_the_task_ended,
+    wait_for_completion_waits_for_every_task_spawned_so_far,
+    wait_for_completion_is_ok_despite_supervised_and_optional_failures,
+    wait_for_completion_is_ok_despite_optional_failure_under_cancel,
+    wait_for_completion_errs_when_the_scope_has_failed,
+    ended_scope_refuses_spawns_without_calling_the_closure,
+    failed_scope_refuses_spawns_without_calling_the_closure,
+    scope_that_ended_normally_is_not_cancelled,
+    current_is_the_scope_in_its_body_and_its_tasks,
+    current_is_visible_to_the_task_closure,
+    first_event_decides_reason_task_failure_then_body_err,
+    first_event_decides_reason_body_err_then_task_failure,
+    first_event_decides_reason_cancel_then_failures,
+    first_event_decides_reason_critical_then_cancel,
+    scope_error_failures_match_errors,
+);
+
 // === the body returns Ok(v) ===
 
-#[tokio::test(start_paused = true)]
-async fn body_ok_returns_value_after_every_task_ended() {
-    guard(async move {
-        let (tx, rx) = oneshot::channel::<()>();
-        let task_done = Flag::default();
-        let body_done = Flag::default();
-        let (t, b) = (task_done.clone(), body_done.clone());
-        let mut run = pin!(with_scope(|scope| async move {
-            scope.spawn(move |_| async move {
-                rx.await.ok();
-                t.set();
-                Res::Ok(())
-            });
-            b.set();
-            Res::Ok(7)
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert!(body_done.get());
-        assert!(
-            poll_once(run.as_mut()).await.is_pending(),
-            "the scope ended before its task"
-        );
-        tx.send(()).unwrap();
-        assert_eq!(run.await.unwrap(), 7);
-        assert!(task_done.get());
-    })
-    .await;
+async fn body_ok_returns_value_after_every_task_ended(sp: Spawner) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let task_done = Flag::default();
+    let body_done = Flag::default();
+    let (t, b) = (task_done.clone(), body_done.clone());
+    let mut run = pin!(with_scope(|scope| async move {
+        sp.spawn(&scope, move |_| async move {
+            rx.await.ok();
+            t.set();
+            Res::Ok(())
+        });
+        b.set();
+        Res::Ok(7)
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert!(body_done.get());
+    assert!(
+        poll_once(run.as_mut()).await.is_pending(),
+        "the scope ended before its task"
+    );
+    tx.send(()).unwrap();
+    assert_eq!(run.await.unwrap(), 7);
+    assert!(task_done.get());
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_ok_but_scope_failed_meanwhile_returns_err() {
-    guard(async move {
-        let (tx, rx) = oneshot::channel::<()>();
-        let mut run = pin!(with_scope(|scope| async move {
-            scope.spawn(move |_| async move {
-                rx.await.ok();
-                Err::<(), _>("late failure")
-            });
-            Res::Ok(7)
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        tx.send(()).unwrap();
-        let err = run.await.unwrap_err();
-        match err.reason() {
-            Reason::TaskFailed(failure) => assert_eq!(failure.error().to_string(), "late failure"),
-            other => panic!("unexpected reason {other:?}"),
-        }
-    })
-    .await;
+async fn body_ok_but_scope_failed_meanwhile_returns_err(sp: Spawner) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let mut run = pin!(with_scope(|scope| async move {
+        sp.spawn(&scope, move |_| async move {
+            rx.await.ok();
+            Err::<(), _>("late failure")
+        });
+        Res::Ok(7)
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    tx.send(()).unwrap();
+    let err = run.await.unwrap_err();
+    match err.reason() {
+        Reason::TaskFailed(failure) => assert_eq!(failure.error().to_string(), "late failure"),
+        other => panic!("unexpected reason {other:?}"),
+    }
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_ok_waits_for_tasks_spawned_by_tasks() {
-    guard(async move {
-        let (tx, rx) = oneshot::channel::<()>();
-        let grandchild_done = Flag::default();
-        let g = grandchild_done.clone();
-        let mut run = pin!(with_scope(|scope| async move {
-            scope.spawn(move |_| async move {
-                let scope = Scope::current().expect("a task runs in its scope");
-                scope.spawn(move |_| async move {
-                    rx.await.ok();
-                    g.set();
-                    Res::Ok(())
-                });
+async fn body_ok_waits_for_tasks_spawned_by_tasks(sp: Spawner) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let grandchild_done = Flag::default();
+    let g = grandchild_done.clone();
+    let mut run = pin!(with_scope(|scope| async move {
+        sp.spawn(&scope, move |_| async move {
+            let scope = Scope::current().expect("a task runs in its scope");
+            sp.spawn(&scope, move |_| async move {
+                rx.await.ok();
+                g.set();
                 Res::Ok(())
             });
             Res::Ok(())
-        }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        tx.send(()).unwrap();
-        run.await.unwrap();
-        assert!(grandchild_done.get());
-    })
-    .await;
+        });
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    tx.send(()).unwrap();
+    run.await.unwrap();
+    assert!(grandchild_done.get());
 }
 
 // === the body returns Err ===
 
-#[tokio::test(start_paused = true)]
-async fn body_err_cancels_tasks_and_fails_with_body_failed() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let err = with_scope(|scope| async move {
-            scope.spawn(move |token| async move {
-                let _probe = l.probe(&token, &c);
-                std::future::pending::<()>().await;
-                Res::Ok(())
-            });
-            settle().await;
-            Err::<(), _>(InvalidInput(3))
-        })
-        .await
-        .unwrap_err();
-        match err.reason() {
-            Reason::BodyFailed(e) => {
-                assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(3)));
-                assert_eq!(e.to_string(), "invalid input 3");
-            }
-            other => panic!("unexpected reason {other:?}"),
-        }
-        assert_eq!(live.count(), 0, "the task outlived its scope");
-        assert!(cancelled.get(), "the task's token was not cancelled");
-        assert!(err.failures().is_empty());
+/// The body returns `Err`: every task (all kinds, one ignoring its token)
+/// is cancelled with its token and its destructors run, and the scope fails
+/// with `BodyFailed` holding the body's own error (type and text).
+async fn body_err_cancels_every_task_and_fails_with_body_failed(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let err = with_scope(|scope| async move {
+        sp.spawn(&scope, l.pending());
+        sp.spawn_critical(&scope, l.pending());
+        sp.spawn_optional(&scope, l.stubborn());
+        l.reaches(3).await;
+        Err::<(), _>(InvalidInput(3))
     })
-    .await;
+    .await
+    .unwrap_err();
+    match err.reason() {
+        Reason::BodyFailed(e) => {
+            assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(3)));
+            assert_eq!(e.to_string(), "invalid input 3");
+        }
+        other => panic!("unexpected reason {other:?}"),
+    }
+    assert!(err.failures().is_empty());
+    assert_eq!(live.count(), 0, "a task outlived its scope");
+    assert!(
+        live.all_tokens_cancelled(),
+        "a task's token was not cancelled"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -181,43 +201,67 @@ async fn body_err_fails_scope_under_supervise_too() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn body_err_refuses_later_spawns() {
-    guard(async move {
-        let called = Flag::default();
-        let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        let err = with_scope(|scope| async move {
-            *k.lock().unwrap() = Some(scope.clone());
-            Err::<(), _>("no")
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
-        let scope = keep.lock().unwrap().take().unwrap();
-        let c = called.clone();
-        let late = scope.spawn(move |_| {
-            c.set();
-            async { Res::Ok(()) }
-        });
-        assert!(matches!(late.await, Err(TaskError::Cancelled)));
-        assert!(!called.get());
+async fn body_err_refuses_later_spawns(sp: Spawner) {
+    let called = Flag::default();
+    let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let err = with_scope(|scope| async move {
+        *k.lock().unwrap() = Some(scope.clone());
+        Err::<(), _>("no")
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
+    let scope = keep.lock().unwrap().take().unwrap();
+    let c = called.clone();
+    let late = sp.spawn(&scope, move |_| {
+        c.set();
+        async { Res::Ok(()) }
+    });
+    assert!(matches!(late.await, Err(TaskError::Cancelled)));
+    assert!(!called.get());
 }
 
 // === the body panics ===
 
-#[tokio::test(start_paused = true)]
-async fn body_panic_joins_tasks_then_the_panic_continues() {
-    guard(async move {
-        let live = Live::default();
-        let cancelled = Flag::default();
-        let (l, c) = (live.clone(), cancelled.clone());
-        let caught = catch_panic(with_scope(|scope| async move {
-            scope.spawn(move |token| async move {
-                let _probe = l.probe(&token, &c);
-                std::future::pending::<()>().await;
+/// The body panics: the scope cancels and joins its tasks (all with their
+/// tokens cancelled, one ignoring its token), then the panic continues.
+async fn body_panic_joins_every_task_then_the_panic_continues(sp: Spawner) {
+    common::quiet_panics(ON_PURPOSE);
+    let live = Live::default();
+    let l = live.clone();
+    let caught = catch_panic(with_scope(|scope| async move {
+        sp.spawn(&scope, l.pending());
+        sp.spawn_critical(&scope, l.stubborn());
+        l.reaches(2).await;
+        if std::hint::black_box(true) {
+            panic!("{ON_PURPOSE}body exploded");
+        }
+        Res::Ok(())
+    }))
+    .await;
+    let payload = caught.expect_err("the body's panic was swallowed");
+    assert_eq!(panic_text(&*payload), format!("{ON_PURPOSE}body exploded"));
+    // No task had a turn since the panic surfaced: they are gone only if
+    // the scope joined them first (an abort alone would leave them to the
+    // runtime's next turn).
+    assert_eq!(
+        live.count(),
+        0,
+        "the panic continued before the tasks were joined"
+    );
+    assert!(live.all_tokens_cancelled());
+}
+
+async fn body_panic_lets_tasks_use_their_grace_before_the_panic_continues(sp: Spawner) {
+    let cleaned = Flag::default();
+    let c = cleaned.clone();
+    let caught = catch_panic(Scope::builder().grace(Duration::from_secs(1)).run(
+        |scope| async move {
+            sp.spawn(&scope, move |token| async move {
+                token.cancelled().await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                c.set();
                 Res::Ok(())
             });
             settle().await;
@@ -225,276 +269,190 @@ async fn body_panic_joins_tasks_then_the_panic_continues() {
                 panic!("body exploded");
             }
             Res::Ok(())
-        }))
-        .await;
-        let payload = caught.expect_err("the body's panic was swallowed");
-        assert_eq!(panic_text(&*payload), "body exploded");
-        // Joined before the panic continued: the task is already gone (an abort
-        // alone would leave it to the runtime's next turn).
-        assert_eq!(
-            live.count(),
-            0,
-            "the panic continued before the task was joined"
-        );
-        assert!(cancelled.get());
-    })
+        },
+    ))
     .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn body_panic_lets_tasks_use_their_grace_before_the_panic_continues() {
-    guard(async move {
-        let cleaned = Flag::default();
-        let c = cleaned.clone();
-        let caught = catch_panic(Scope::builder().grace(Duration::from_secs(1)).run(
-            |scope| async move {
-                scope.spawn(move |token| async move {
-                    token.cancelled().await;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    c.set();
-                    Res::Ok(())
-                });
-                settle().await;
-                if std::hint::black_box(true) {
-                    panic!("body exploded");
-                }
-                Res::Ok(())
-            },
-        ))
-        .await;
-        assert_eq!(panic_text(&*caught.unwrap_err()), "body exploded");
-        assert!(
-            cleaned.get(),
-            "the task was not joined before the panic continued"
-        );
-    })
-    .await;
+    assert_eq!(panic_text(&*caught.unwrap_err()), "body exploded");
+    assert!(
+        cleaned.get(),
+        "the task was not joined before the panic continued"
+    );
 }
 
 // === a task handle is awaited ===
 
-#[tokio::test(start_paused = true)]
-async fn handle_yields_the_task_value() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let h = scope.spawn(|_| async { Res::Ok("ada") });
-            assert_eq!(h.await.unwrap(), "ada");
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn handle_yields_failed_with_the_task_error() {
-    guard(async move {
-        Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|scope| async move {
-                let h = scope.spawn(|_| async { Err::<(), _>(InvalidInput(9)) });
-                match h.await {
-                    Err(TaskError::Failed(e)) => {
-                        assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(9)));
-                    }
-                    other => panic!("unexpected {other:?}"),
+/// An awaited handle yields `Ok(value)`, `Failed` with the task's own error
+/// (type kept), `Panicked` with the panic's message (fixed or formatted),
+/// or `Cancelled` (by its handle or by the scope); `Some`/`None` for optional.
+async fn a_handle_awaited_yields_ok_failed_panicked_or_cancelled(sp: Spawner) {
+    let live = Live::default();
+    let l = live.clone();
+    let err = Scope::builder()
+        .policy(Policy::Supervise)
+        .run(|scope| async move {
+            let ok = sp.spawn(&scope, |_| async {
+                tokio::task::yield_now().await;
+                Res::Ok(String::from("value"))
+            });
+            let failed = sp.spawn(&scope, |_| async { Err::<(), _>(InvalidInput(9)) });
+            let panicked = sp.spawn(&scope, fails(Failing::Panic, "oops"));
+            let formatted = sp.spawn(&scope, |_| async {
+                if std::hint::black_box(true) {
+                    panic!("{ON_PURPOSE}formatted {}", 42);
                 }
                 Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn handle_yields_panicked_with_the_panic_message() {
-    guard(async move {
-        Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|scope| async move {
-                let fixed = scope.spawn(|_| async {
-                    if std::hint::black_box(true) {
-                        panic!("fixed message");
-                    }
-                    Res::Ok(())
-                });
-                let formatted = scope.spawn(|_| async {
-                    if std::hint::black_box(true) {
-                        panic!("formatted {}", 42);
-                    }
-                    Res::Ok(())
-                });
-                assert!(matches!(fixed.await, Err(TaskError::Panicked(m)) if m == "fixed message"));
-                assert!(
-                    matches!(formatted.await, Err(TaskError::Panicked(m)) if m == "formatted 42")
-                );
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn handle_yields_cancelled_for_a_cancelled_task() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let h = scope.spawn(|_| async {
-                std::future::pending::<()>().await;
-                Res::Ok(())
             });
-            h.cancel();
-            assert!(matches!(h.await, Err(TaskError::Cancelled)));
+            let optional = sp.spawn_optional(&scope, |_| async { Res::Ok(5) });
+            let cancelled = sp.spawn(&scope, l.pending());
+            let forever = sp.spawn(&scope, l.pending());
+            assert_eq!(ok.await?, "value");
+            match failed.await {
+                Err(TaskError::Failed(e)) => {
+                    assert_eq!(e.downcast_ref::<InvalidInput>(), Some(&InvalidInput(9)));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(is_failure(
+                &panicked.await.unwrap_err(),
+                Failing::Panic,
+                "oops"
+            ));
+            assert!(is_failure(
+                &formatted.await.unwrap_err(),
+                Failing::Panic,
+                "formatted 42"
+            ));
+            assert_eq!(optional.await, Some(5));
+            l.reaches(2).await;
+            cancelled.cancel();
+            assert!(matches!(cancelled.await, Err(TaskError::Cancelled)));
+            scope.cancel();
+            assert!(matches!(forever.await, Err(TaskError::Cancelled)));
             Res::Ok(())
         })
         .await
-        .unwrap();
-    })
-    .await;
+        .unwrap_err();
+    assert!(reason_is_cancelled(&err), "{err}");
+    assert_eq!(err.failures().len(), 3);
+    assert_eq!(live.count(), 0);
+    assert!(live.all_tokens_cancelled());
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_a_handle_does_not_cancel_its_task() {
-    guard(async move {
-        let (tx, rx) = oneshot::channel::<()>();
-        let (tx2, rx2) = oneshot::channel::<()>();
-        let done = Flag::default();
-        let optional_done = Flag::default();
-        let (d, od) = (done.clone(), optional_done.clone());
-        let mut run = pin!(with_scope(|scope| async move {
-            drop(scope.spawn(move |_| async move {
-                rx.await.ok();
-                d.set();
-                Res::Ok(())
-            }));
-            drop(scope.spawn_optional(move |_| async move {
-                rx2.await.ok();
-                od.set();
-                Res::Ok(())
-            }));
+async fn dropping_a_handle_does_not_cancel_its_task(sp: Spawner) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let (tx2, rx2) = oneshot::channel::<()>();
+    let done = Flag::default();
+    let optional_done = Flag::default();
+    let (d, od) = (done.clone(), optional_done.clone());
+    let mut run = pin!(with_scope(|scope| async move {
+        drop(sp.spawn(&scope, move |_| async move {
+            rx.await.ok();
+            d.set();
             Res::Ok(())
         }));
-        assert!(poll_once(run.as_mut()).await.is_pending());
-        settle().await;
-        tx.send(()).unwrap();
-        tx2.send(()).unwrap();
-        run.await.unwrap();
-        assert!(done.get(), "dropping the handle cancelled the task");
-        assert!(
-            optional_done.get(),
-            "dropping the optional handle cancelled the task"
-        );
-    })
-    .await;
+        drop(sp.spawn_optional(&scope, move |_| async move {
+            rx2.await.ok();
+            od.set();
+            Res::Ok(())
+        }));
+        Res::Ok(())
+    }));
+    assert!(poll_once(run.as_mut()).await.is_pending());
+    settle().await;
+    tx.send(()).unwrap();
+    tx2.send(()).unwrap();
+    run.await.unwrap();
+    assert!(done.get(), "dropping the handle cancelled the task");
+    assert!(
+        optional_done.get(),
+        "dropping the optional handle cancelled the task"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn handle_is_finished_once_the_task_ended() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let (tx, rx) = oneshot::channel::<()>();
-            let h = scope.spawn(move |_| async move {
-                rx.await.ok();
-                Res::Ok(())
-            });
-            settle().await;
-            assert!(!h.is_finished());
-            tx.send(()).unwrap();
-            scope.wait_for_completion().await?;
-            assert!(h.is_finished());
+async fn handle_is_finished_once_the_task_ended(sp: Spawner) {
+    with_scope(|scope| async move {
+        let (tx, rx) = oneshot::channel::<()>();
+        let h = sp.spawn(&scope, move |_| async move {
+            rx.await.ok();
             Res::Ok(())
-        })
-        .await
-        .unwrap();
+        });
+        settle().await;
+        assert!(!h.is_finished());
+        tx.send(()).unwrap();
+        scope.wait_for_completion().await?;
+        assert!(h.is_finished());
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
 // === wait_for_completion() ===
 
-#[tokio::test(start_paused = true)]
-async fn wait_for_completion_waits_for_every_task_spawned_so_far() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let done = Arc::new(AtomicUsize::new(0));
-            let mut senders = Vec::new();
-            for _ in 0..3 {
-                let (tx, rx) = oneshot::channel::<()>();
-                senders.push(tx);
-                let done = done.clone();
-                scope.spawn(move |_| async move {
-                    rx.await.ok();
-                    done.fetch_add(1, SeqCst);
-                    Res::Ok(())
-                });
-            }
-            let mut wait = pin!(scope.wait_for_completion());
-            for tx in senders {
-                assert!(poll_once(wait.as_mut()).await.is_pending());
-                tx.send(()).unwrap();
-                settle().await;
-            }
-            wait.await?;
-            assert_eq!(done.load(SeqCst), 3);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn wait_for_completion_is_ok_despite_supervised_and_optional_failures() {
-    guard(async move {
-        Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|scope| async move {
-                scope.spawn(|_| async { Err::<(), _>("supervised") });
-                scope.spawn_optional(|_| async { Err::<(), _>("optional") });
-                scope.wait_for_completion().await?;
-                assert_eq!(scope.errors().len(), 2);
+async fn wait_for_completion_waits_for_every_task_spawned_so_far(sp: Spawner) {
+    with_scope(|scope| async move {
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut senders = Vec::new();
+        for _ in 0..3 {
+            let (tx, rx) = oneshot::channel::<()>();
+            senders.push(tx);
+            let done = done.clone();
+            sp.spawn(&scope, move |_| async move {
+                rx.await.ok();
+                done.fetch_add(1, SeqCst);
                 Res::Ok(())
-            })
-            .await
-            .unwrap();
+            });
+        }
+        let mut wait = pin!(scope.wait_for_completion());
+        for tx in senders {
+            assert!(poll_once(wait.as_mut()).await.is_pending());
+            tx.send(()).unwrap();
+            settle().await;
+        }
+        wait.await?;
+        assert_eq!(done.load(SeqCst), 3);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn wait_for_completion_is_ok_despite_optional_failure_under_cancel() {
-    guard(async move {
-        with_scope(|scope| async move {
-            scope.spawn_optional(|_| async { Err::<(), _>("optional") });
+async fn wait_for_completion_is_ok_despite_supervised_and_optional_failures(sp: Spawner) {
+    Scope::builder()
+        .policy(Policy::Supervise)
+        .run(|scope| async move {
+            sp.spawn(&scope, |_| async { Err::<(), _>("supervised") });
+            sp.spawn_optional(&scope, |_| async { Err::<(), _>("optional") });
             scope.wait_for_completion().await?;
-            assert_eq!(scope.errors().len(), 1);
+            assert_eq!(scope.errors().len(), 2);
             Res::Ok(())
         })
         .await
         .unwrap();
-    })
-    .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn wait_for_completion_errs_when_the_scope_has_failed() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            scope.spawn(|_| async { Err::<(), _>("boom") });
-            let err = scope.wait_for_completion().await.unwrap_err();
-            assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-            assert_eq!(err.failures().len(), 1);
-            Res::Ok(()) // the body's Ok does not rescue the scope
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+async fn wait_for_completion_is_ok_despite_optional_failure_under_cancel(sp: Spawner) {
+    with_scope(|scope| async move {
+        sp.spawn_optional(&scope, |_| async { Err::<(), _>("optional") });
+        scope.wait_for_completion().await?;
+        assert_eq!(scope.errors().len(), 1);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
+}
+
+async fn wait_for_completion_errs_when_the_scope_has_failed(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+        let err = scope.wait_for_completion().await.unwrap_err();
+        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+        assert_eq!(err.failures().len(), 1);
+        Res::Ok(()) // the body's Ok does not rescue the scope
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -532,14 +490,14 @@ async fn wait_for_completion_with_no_tasks_is_ok_at_once() {
 
 // === a Scope handle used after its scope ended ===
 
-async fn ended_scope(fail: bool) -> Scope {
+async fn ended_scope(sp: Spawner, fail: bool) -> Scope {
     let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
     let k = keep.clone();
     let result = with_scope(|scope| async move {
         *k.lock().unwrap() = Some(scope.clone());
-        scope.spawn(|_| async { Res::Ok(()) });
+        sp.spawn(&scope, |_| async { Res::Ok(()) });
         if fail {
-            scope.spawn(|_| async { Err::<(), _>("boom") });
+            sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
         }
         Res::Ok(())
     })
@@ -549,27 +507,32 @@ async fn ended_scope(fail: bool) -> Scope {
     scope
 }
 
-async fn assert_refuses_spawns(scope: &Scope) {
+/// Every spawn (all kinds, plain and named) on `scope` is refused at once,
+/// as after `cancel()`: its closure is never called, nothing panics.
+async fn assert_refuses_spawns(sp: Spawner, scope: &Scope) {
     let called = Arc::new(AtomicUsize::new(0));
     let c = called.clone();
-    let normal = scope.spawn(move |_| {
+    let normal = sp.spawn(scope, move |_| {
         c.fetch_add(1, SeqCst);
         async { Res::Ok(1) }
     });
     let c = called.clone();
-    let critical = scope.spawn_critical(move |_| {
+    let critical = sp.spawn_critical(scope, move |_| {
         c.fetch_add(1, SeqCst);
         async { Err::<(), _>("would fail the scope") }
     });
     let c = called.clone();
-    let optional = scope.spawn_optional(move |_| {
+    let optional = sp.spawn_optional(scope, move |_| {
         c.fetch_add(1, SeqCst);
         async { Res::Ok(1) }
     });
+    let named = sp.named(scope, "late").spawn_critical(counted(&called));
     assert!(normal.is_finished() && critical.is_finished() && optional.is_finished());
+    assert!(named.is_finished());
     assert!(matches!(normal.await, Err(TaskError::Cancelled)));
     assert!(matches!(critical.await, Err(TaskError::Cancelled)));
     assert_eq!(optional.await, None);
+    assert!(matches!(named.await, Err(TaskError::Cancelled)));
     settle().await;
     assert_eq!(
         called.load(SeqCst),
@@ -578,42 +541,30 @@ async fn assert_refuses_spawns(scope: &Scope) {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn ended_scope_refuses_spawns_without_calling_the_closure() {
-    guard(async move {
-        let scope = ended_scope(false).await;
-        assert_refuses_spawns(&scope).await;
-        assert!(scope.errors().is_empty());
-        // Nothing else panics either.
-        scope.wait_for_completion().await.unwrap();
-        scope.cancel();
-    })
-    .await;
+async fn ended_scope_refuses_spawns_without_calling_the_closure(sp: Spawner) {
+    let scope = ended_scope(sp, false).await;
+    assert_refuses_spawns(sp, &scope).await;
+    assert!(scope.errors().is_empty());
+    // Nothing else panics either.
+    scope.wait_for_completion().await.unwrap();
+    scope.cancel();
 }
 
-#[tokio::test(start_paused = true)]
-async fn failed_scope_refuses_spawns_without_calling_the_closure() {
-    guard(async move {
-        let scope = ended_scope(true).await;
-        assert_refuses_spawns(&scope).await;
-        assert_eq!(
-            scope.errors().len(),
-            1,
-            "a refused spawn counted as a failure"
-        );
-        assert!(scope.wait_for_completion().await.is_err());
-    })
-    .await;
+async fn failed_scope_refuses_spawns_without_calling_the_closure(sp: Spawner) {
+    let scope = ended_scope(sp, true).await;
+    assert_refuses_spawns(sp, &scope).await;
+    assert_eq!(
+        scope.errors().len(),
+        1,
+        "a refused spawn counted as a failure"
+    );
+    assert!(scope.wait_for_completion().await.is_err());
 }
 
-#[tokio::test(start_paused = true)]
-async fn scope_that_ended_normally_is_not_cancelled() {
-    guard(async move {
-        let scope = ended_scope(false).await;
-        assert!(!scope.is_cancelled());
-        assert!(!scope.signal().is_cancelled());
-    })
-    .await;
+async fn scope_that_ended_normally_is_not_cancelled(sp: Spawner) {
+    let scope = ended_scope(sp, false).await;
+    assert!(!scope.is_cancelled());
+    assert!(!scope.signal().is_cancelled());
 }
 
 // === Scope::current() ===
@@ -631,44 +582,36 @@ async fn current_is_none_outside_any_scope() {
     .await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn current_is_the_scope_in_its_body_and_its_tasks() {
-    guard(async move {
-        with_scope(|scope| async move {
-            assert!(Scope::current().unwrap().same_scope(&scope));
-            settle().await;
-            assert!(Scope::current().unwrap().same_scope(&scope));
-            let s = scope.clone();
-            let in_task = scope.spawn(move |_| async move {
-                let first = Scope::current().unwrap().same_scope(&s);
-                tokio::task::yield_now().await;
-                Res::Ok(first && Scope::current().unwrap().same_scope(&s))
-            });
-            assert!(in_task.await?);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
+async fn current_is_the_scope_in_its_body_and_its_tasks(sp: Spawner) {
+    with_scope(|scope| async move {
+        assert!(Scope::current().unwrap().same_scope(&scope));
+        settle().await;
+        assert!(Scope::current().unwrap().same_scope(&scope));
+        let s = scope.clone();
+        let in_task = sp.spawn(&scope, move |_| async move {
+            let first = Scope::current().unwrap().same_scope(&s);
+            tokio::task::yield_now().await;
+            Res::Ok(first && Scope::current().unwrap().same_scope(&s))
+        });
+        assert!(in_task.await?);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn current_is_visible_to_the_task_closure() {
-    guard(async move {
-        with_scope(|scope| async move {
-            let s = scope.clone();
-            let h = scope.spawn(move |_| {
-                let in_closure = Scope::current().is_some_and(|c| c.same_scope(&s));
-                async move { Res::Ok(in_closure) }
-            });
-            assert!(h.await?);
-            Res::Ok(())
-        })
-        .await
-        .unwrap();
+async fn current_is_visible_to_the_task_closure(sp: Spawner) {
+    with_scope(|scope| async move {
+        let s = scope.clone();
+        let h = sp.spawn(&scope, move |_| {
+            let in_closure = Scope::current().is_some_and(|c| c.same_scope(&s));
+            async move { Res::Ok(in_closure) }
+        });
+        assert!(h.await?);
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap();
 }
 
 // === policy(), signal() ===
@@ -696,104 +639,84 @@ async fn policy_is_the_builders() {
 
 // === the first event that fails a scope decides its reason ===
 
-#[tokio::test(start_paused = true)]
-async fn first_event_decides_reason_task_failure_then_body_err() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            let h = scope.spawn(|_| async { Err::<(), _>("task first") });
-            let _ = h.await;
-            Err::<(), _>("body second")
+async fn first_event_decides_reason_task_failure_then_body_err(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        let h = sp.spawn(&scope, |_| async { Err::<(), _>("task first") });
+        let _ = h.await;
+        Err::<(), _>("body second")
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
+}
+
+async fn first_event_decides_reason_body_err_then_task_failure(sp: Spawner) {
+    let err = Scope::builder()
+        .grace(Duration::from_secs(3600))
+        .run(|scope| async move {
+            sp.spawn(&scope, |token| async move {
+                token.cancelled().await;
+                Err::<(), _>("task second")
+            });
+            settle().await;
+            Err::<(), _>("body first")
         })
         .await
         .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)), "{err}");
-    })
-    .await;
+    assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
+    assert_eq!(
+        err.failures().len(),
+        1,
+        "the later failure is still collected"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn first_event_decides_reason_body_err_then_task_failure() {
-    guard(async move {
-        let err = Scope::builder()
-            .grace(Duration::from_secs(3600))
-            .run(|scope| async move {
-                scope.spawn(|token| async move {
-                    token.cancelled().await;
-                    Err::<(), _>("task second")
-                });
-                settle().await;
-                Err::<(), _>("body first")
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::BodyFailed(_)), "{err}");
-        assert_eq!(
-            err.failures().len(),
-            1,
-            "the later failure is still collected"
-        );
+async fn first_event_decides_reason_cancel_then_failures(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        scope.cancel();
+        sp.spawn_critical(&scope, |_| async { Err::<(), _>("refused anyway") });
+        Err::<(), _>("body after cancel")
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn first_event_decides_reason_cancel_then_failures() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            scope.cancel();
-            scope.spawn_critical(|_| async { Err::<(), _>("refused anyway") });
-            Err::<(), _>("body after cancel")
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+async fn first_event_decides_reason_critical_then_cancel(sp: Spawner) {
+    let err = with_scope(|scope| async move {
+        let h = sp.spawn_critical(&scope, |_| async { Err::<(), _>("critical first") });
+        let _ = h.await;
+        scope.cancel();
+        Res::Ok(())
     })
-    .await;
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.reason(), Reason::CriticalTaskFailed(_)),
+        "{err}"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn first_event_decides_reason_critical_then_cancel() {
-    guard(async move {
-        let err = with_scope(|scope| async move {
-            let h = scope.spawn_critical(|_| async { Err::<(), _>("critical first") });
-            let _ = h.await;
-            scope.cancel();
+async fn scope_error_failures_match_errors(sp: Spawner) {
+    let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
+    let k = keep.clone();
+    let err: ScopeError = Scope::builder()
+        .policy(Policy::Supervise)
+        .run(|scope| async move {
+            *k.lock().unwrap() = Some(scope.clone());
+            let _ = sp.spawn(&scope, |_| async { Err::<(), _>("one") }).await;
+            let _ = sp
+                .spawn_optional(&scope, |_| async { Err::<(), _>("two") })
+                .await;
+            let _ = sp
+                .spawn_critical(&scope, |_| async { Err::<(), _>("three") })
+                .await;
             Res::Ok(())
         })
         .await
         .unwrap_err();
-        assert!(
-            matches!(err.reason(), Reason::CriticalTaskFailed(_)),
-            "{err}"
-        );
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn scope_error_failures_match_errors() {
-    guard(async move {
-        let keep = Arc::new(std::sync::Mutex::new(None::<Scope>));
-        let k = keep.clone();
-        let err: ScopeError = Scope::builder()
-            .policy(Policy::Supervise)
-            .run(|scope| async move {
-                *k.lock().unwrap() = Some(scope.clone());
-                let _ = scope.spawn(|_| async { Err::<(), _>("one") }).await;
-                let _ = scope
-                    .spawn_optional(|_| async { Err::<(), _>("two") })
-                    .await;
-                let _ = scope
-                    .spawn_critical(|_| async { Err::<(), _>("three") })
-                    .await;
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        let scope = keep.lock().unwrap().take().unwrap();
-        let ids = |fs: &[async_scope::TaskFailure]| fs.iter().map(|f| f.task()).collect::<Vec<_>>();
-        assert_eq!(ids(err.failures()), ids(&scope.errors()));
-        assert_eq!(err.failures().len(), 3);
-    })
-    .await;
+    let scope = keep.lock().unwrap().take().unwrap();
+    let ids = |fs: &[async_scope::TaskFailure]| fs.iter().map(|f| f.task()).collect::<Vec<_>>();
+    assert_eq!(ids(err.failures()), ids(&scope.errors()));
+    assert_eq!(err.failures().len(), 3);
 }

@@ -1,17 +1,21 @@
 //! Task kinds under each policy: one named test per policy × task kind ×
 //! outcome (SPEC.md, "Rules": the `spawn`, `spawn_critical` and
 //! `spawn_optional` rows), plus the optional task's "still cancelled with the
-//! scope" and the critical task's "cancelled at once".
+//! scope" and the critical task's "cancelled at once". Each test runs once
+//! per spawner (`rule::spawn`, `rule::spawn_local`: see `common::per_spawner!`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use async_scope::{Policy, Reason, Scope, TaskError, TaskKind};
+use async_scope::{Policy, Reason, Scope, TaskError, TaskFailure, TaskKind};
 use tokio::sync::oneshot;
 
 mod common;
 
-use common::{guard, Res};
+use common::{
+    collecting, critical_failed, fails, is_failure, per_spawner, Failing, IdCell, Live, Res, Seen,
+    Spawner, BOTH,
+};
 
 // === helpers ===
 
@@ -79,7 +83,7 @@ fn reason_name(reason: &Reason) -> &'static str {
 
 /// Runs one task of `kind` with `outcome` beside a sibling that waits until
 /// the task has ended, in a scope with `policy` and an error handler.
-async fn case(policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
+async fn case(sp: Spawner, policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
     let handled = Arc::new(AtomicUsize::new(0));
     let h = handled.clone();
     let keep = Arc::new(Mutex::new(None::<Scope>));
@@ -92,14 +96,14 @@ async fn case(policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
         .run(|scope| async move {
             *k.lock().unwrap() = Some(scope.clone());
             let (tx, rx) = oneshot::channel::<()>();
-            let sibling = scope.spawn(move |_| async move {
+            let sibling = sp.spawn(&scope, move |_| async move {
                 rx.await.ok();
                 Res::Ok(0)
             });
             let handle = match kind {
-                TaskKind::Normal => describe(scope.spawn(task(outcome)).await),
-                TaskKind::Critical => describe(scope.spawn_critical(task(outcome)).await),
-                TaskKind::Optional => match scope.spawn_optional(task(outcome)).await {
+                TaskKind::Normal => describe(sp.spawn(&scope, task(outcome)).await),
+                TaskKind::Critical => describe(sp.spawn_critical(&scope, task(outcome)).await),
+                TaskKind::Optional => match sp.spawn_optional(&scope, task(outcome)).await {
                     Some(v) => format!("some {v}"),
                     None => "none".into(),
                 },
@@ -139,7 +143,12 @@ async fn case(policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
 
 /// Like [`case`], for outcomes that fail the scope: the body's view is lost
 /// with the error, so it is reported through the probe values instead.
-async fn failing_case(policy: Policy, kind: TaskKind, outcome: Outcome) -> (Observed, String) {
+async fn failing_case(
+    sp: Spawner,
+    policy: Policy,
+    kind: TaskKind,
+    outcome: Outcome,
+) -> (Observed, String) {
     let seen = Arc::new(Mutex::new(String::new()));
     let handled = Arc::new(AtomicUsize::new(0));
     let h = handled.clone();
@@ -153,13 +162,13 @@ async fn failing_case(policy: Policy, kind: TaskKind, outcome: Outcome) -> (Obse
         })
         .run(|scope| async move {
             let (_tx, rx) = oneshot::channel::<()>();
-            let sibling = scope.spawn(move |_| async move {
+            let sibling = sp.spawn(&scope, move |_| async move {
                 rx.await.ok();
                 Res::Ok(0)
             });
             let handle = match kind {
-                TaskKind::Normal => describe(scope.spawn(task(outcome)).await),
-                TaskKind::Critical => describe(scope.spawn_critical(task(outcome)).await),
+                TaskKind::Normal => describe(sp.spawn(&scope, task(outcome)).await),
+                TaskKind::Critical => describe(sp.spawn_critical(&scope, task(outcome)).await),
                 _ => unreachable!(),
             };
             *s.lock().unwrap() = handle;
@@ -220,339 +229,353 @@ fn fatal(handle: &str, kind: TaskKind, error: &str, reason: &'static str) -> Obs
     }
 }
 
+// === every case once per spawner ===
+
+per_spawner!(
+    cancel_normal_ok_yields_value,
+    cancel_normal_err_fails_scope_and_cancels_siblings,
+    cancel_normal_panic_fails_scope_and_cancels_siblings,
+    cancel_critical_ok_yields_value,
+    cancel_critical_err_fails_scope_as_critical,
+    cancel_critical_panic_fails_scope_as_critical,
+    cancel_optional_ok_yields_some,
+    cancel_optional_err_yields_none_and_is_reported,
+    cancel_optional_panic_yields_none_and_is_reported,
+    supervise_normal_ok_yields_value,
+    supervise_normal_err_is_reported_and_siblings_go_on,
+    supervise_normal_panic_is_reported_and_siblings_go_on,
+    supervise_critical_ok_yields_value,
+    supervise_critical_err_fails_scope_as_critical,
+    supervise_critical_panic_fails_scope_as_critical,
+    supervise_optional_ok_yields_some,
+    supervise_optional_err_yields_none_and_is_reported,
+    supervise_optional_panic_yields_none_and_is_reported,
+    critical_failure_cancels_the_scope_at_once_under_either_policy,
+    optional_failures_yield_none_are_recorded_and_handled_in_order,
+    optional_task_is_still_cancelled_with_the_scope,
+    optional_task_is_cancelled_when_a_normal_sibling_fails,
+    many_optional_failures_never_cancel_or_fail_the_scope,
+);
+
 // === policy Cancel ===
 
-#[tokio::test(start_paused = true)]
-async fn cancel_normal_ok_yields_value() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Cancel, TaskKind::Normal, Outcome::Ok).await,
-            succeeded("ok 7")
-        );
-    })
-    .await;
+async fn cancel_normal_ok_yields_value(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Ok).await,
+        succeeded("ok 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_normal_err_fails_scope_and_cancels_siblings() {
-    guard(async move {
-        let (observed, reason) = failing_case(Policy::Cancel, TaskKind::Normal, Outcome::Err).await;
-        let expected = fatal(
-            "failed boom",
-            TaskKind::Normal,
-            "failed boom",
-            "task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "failed boom");
-    })
-    .await;
+async fn cancel_normal_err_fails_scope_and_cancels_siblings(sp: Spawner) {
+    let (observed, reason) = failing_case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Err).await;
+    let expected = fatal(
+        "failed boom",
+        TaskKind::Normal,
+        "failed boom",
+        "task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "failed boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_normal_panic_fails_scope_and_cancels_siblings() {
-    guard(async move {
-        let (observed, reason) =
-            failing_case(Policy::Cancel, TaskKind::Normal, Outcome::Panic).await;
-        let expected = fatal(
-            "panicked boom",
-            TaskKind::Normal,
-            "panicked boom",
-            "task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "panicked boom");
-    })
-    .await;
+async fn cancel_normal_panic_fails_scope_and_cancels_siblings(sp: Spawner) {
+    let (observed, reason) =
+        failing_case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Panic).await;
+    let expected = fatal(
+        "panicked boom",
+        TaskKind::Normal,
+        "panicked boom",
+        "task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "panicked boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_critical_ok_yields_value() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Cancel, TaskKind::Critical, Outcome::Ok).await,
-            succeeded("ok 7")
-        );
-    })
-    .await;
+async fn cancel_critical_ok_yields_value(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Ok).await,
+        succeeded("ok 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_critical_err_fails_scope_as_critical() {
-    guard(async move {
-        let (observed, reason) =
-            failing_case(Policy::Cancel, TaskKind::Critical, Outcome::Err).await;
-        let expected = fatal(
-            "failed boom",
-            TaskKind::Critical,
-            "failed boom",
-            "critical task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "failed boom");
-    })
-    .await;
+async fn cancel_critical_err_fails_scope_as_critical(sp: Spawner) {
+    let (observed, reason) =
+        failing_case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Err).await;
+    let expected = fatal(
+        "failed boom",
+        TaskKind::Critical,
+        "failed boom",
+        "critical task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "failed boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_critical_panic_fails_scope_as_critical() {
-    guard(async move {
-        let (observed, reason) =
-            failing_case(Policy::Cancel, TaskKind::Critical, Outcome::Panic).await;
-        let expected = fatal(
-            "panicked boom",
-            TaskKind::Critical,
-            "panicked boom",
-            "critical task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "panicked boom");
-    })
-    .await;
+async fn cancel_critical_panic_fails_scope_as_critical(sp: Spawner) {
+    let (observed, reason) =
+        failing_case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Panic).await;
+    let expected = fatal(
+        "panicked boom",
+        TaskKind::Critical,
+        "panicked boom",
+        "critical task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "panicked boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_optional_ok_yields_some() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Cancel, TaskKind::Optional, Outcome::Ok).await,
-            succeeded("some 7")
-        );
-    })
-    .await;
+async fn cancel_optional_ok_yields_some(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Ok).await,
+        succeeded("some 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_optional_err_yields_none_and_is_reported() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Cancel, TaskKind::Optional, Outcome::Err).await,
-            reported("none", TaskKind::Optional, "failed boom")
-        );
-    })
-    .await;
+async fn cancel_optional_err_yields_none_and_is_reported(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Err).await,
+        reported("none", TaskKind::Optional, "failed boom")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_optional_panic_yields_none_and_is_reported() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Cancel, TaskKind::Optional, Outcome::Panic).await,
-            reported("none", TaskKind::Optional, "panicked boom")
-        );
-    })
-    .await;
+async fn cancel_optional_panic_yields_none_and_is_reported(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Panic).await,
+        reported("none", TaskKind::Optional, "panicked boom")
+    );
 }
 
 // === policy Supervise ===
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_ok_yields_value() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Normal, Outcome::Ok).await,
-            succeeded("ok 7")
-        );
-    })
-    .await;
+async fn supervise_normal_ok_yields_value(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Ok).await,
+        succeeded("ok 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_err_is_reported_and_siblings_go_on() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Normal, Outcome::Err).await,
-            reported("failed boom", TaskKind::Normal, "failed boom")
-        );
-    })
-    .await;
+async fn supervise_normal_err_is_reported_and_siblings_go_on(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Err).await,
+        reported("failed boom", TaskKind::Normal, "failed boom")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_normal_panic_is_reported_and_siblings_go_on() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Normal, Outcome::Panic).await,
-            reported("panicked boom", TaskKind::Normal, "panicked boom")
-        );
-    })
-    .await;
+async fn supervise_normal_panic_is_reported_and_siblings_go_on(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Panic).await,
+        reported("panicked boom", TaskKind::Normal, "panicked boom")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_critical_ok_yields_value() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Critical, Outcome::Ok).await,
-            succeeded("ok 7")
-        );
-    })
-    .await;
+async fn supervise_critical_ok_yields_value(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Ok).await,
+        succeeded("ok 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_critical_err_fails_scope_as_critical() {
-    guard(async move {
-        let (observed, reason) =
-            failing_case(Policy::Supervise, TaskKind::Critical, Outcome::Err).await;
-        let expected = fatal(
-            "failed boom",
-            TaskKind::Critical,
-            "failed boom",
-            "critical task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "failed boom");
-    })
-    .await;
+async fn supervise_critical_err_fails_scope_as_critical(sp: Spawner) {
+    let (observed, reason) =
+        failing_case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Err).await;
+    let expected = fatal(
+        "failed boom",
+        TaskKind::Critical,
+        "failed boom",
+        "critical task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "failed boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_critical_panic_fails_scope_as_critical() {
-    guard(async move {
-        let (observed, reason) =
-            failing_case(Policy::Supervise, TaskKind::Critical, Outcome::Panic).await;
-        let expected = fatal(
-            "panicked boom",
-            TaskKind::Critical,
-            "panicked boom",
-            "critical task failed",
-        );
-        assert_eq!(observed, expected);
-        assert_eq!(reason, "panicked boom");
-    })
-    .await;
+async fn supervise_critical_panic_fails_scope_as_critical(sp: Spawner) {
+    let (observed, reason) =
+        failing_case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Panic).await;
+    let expected = fatal(
+        "panicked boom",
+        TaskKind::Critical,
+        "panicked boom",
+        "critical task failed",
+    );
+    assert_eq!(observed, expected);
+    assert_eq!(reason, "panicked boom");
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_optional_ok_yields_some() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Optional, Outcome::Ok).await,
-            succeeded("some 7")
-        );
-    })
-    .await;
+async fn supervise_optional_ok_yields_some(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Ok).await,
+        succeeded("some 7")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_optional_err_yields_none_and_is_reported() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Optional, Outcome::Err).await,
-            reported("none", TaskKind::Optional, "failed boom")
-        );
-    })
-    .await;
+async fn supervise_optional_err_yields_none_and_is_reported(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Err).await,
+        reported("none", TaskKind::Optional, "failed boom")
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn supervise_optional_panic_yields_none_and_is_reported() {
-    guard(async move {
-        assert_eq!(
-            case(Policy::Supervise, TaskKind::Optional, Outcome::Panic).await,
-            reported("none", TaskKind::Optional, "panicked boom")
-        );
-    })
-    .await;
+async fn supervise_optional_panic_yields_none_and_is_reported(sp: Spawner) {
+    assert_eq!(
+        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Panic).await,
+        reported("none", TaskKind::Optional, "panicked boom")
+    );
 }
 
 // === kind-specific rules ===
 
-#[tokio::test(start_paused = true)]
-async fn critical_failure_cancels_the_scope_at_once() {
-    guard(async move {
-        for policy in [Policy::Cancel, Policy::Supervise] {
+/// A Critical task that fails (`Err` or panic) cancels the scope at once
+/// (observable as soon as its handle yields) and fails it with
+/// `CriticalTaskFailed` naming that task, under either policy; every
+/// sibling (Normal, Optional) is cancelled, and no handler sees the failure.
+async fn critical_failure_cancels_the_scope_at_once_under_either_policy(sp: Spawner) {
+    for policy in [Policy::Cancel, Policy::Supervise] {
+        for how in BOTH {
+            let live = Live::default();
+            let seen = Seen::default();
+            let critical = IdCell::default();
+            let (l, k) = (live.clone(), critical.clone());
             let err = Scope::builder()
                 .policy(policy)
+                .on_error(collecting(&seen))
                 .run(|scope| async move {
-                    let critical = scope.spawn_critical(|_| async { Err::<(), _>("boom") });
-                    assert!(matches!(critical.await, Err(TaskError::Failed(_))));
+                    let sibling = sp.spawn(&scope, l.pending());
+                    let optional = sp.spawn_optional(&scope, l.pending());
+                    l.reaches(2).await;
+                    let commit = sp.spawn_critical(&scope, fails(how, "commit failed"));
+                    k.set(commit.id()).unwrap();
+                    assert!(is_failure(&commit.await.unwrap_err(), how, "commit failed"));
                     // Observable as soon as the failure is: no later step needed.
-                    assert!(scope.is_cancelled(), "{policy:?}");
+                    assert!(scope.is_cancelled(), "not cancelled at once");
+                    assert!(matches!(sibling.await, Err(TaskError::Cancelled)));
+                    assert_eq!(optional.await, None);
                     Res::Ok(())
                 })
                 .await
                 .unwrap_err();
+            let failure = critical_failed(&err);
+            assert_eq!(Some(&failure.task()), critical.get(), "{policy:?} {how:?}");
+            assert_eq!(failure.kind(), TaskKind::Critical);
+            assert!(is_failure(failure.error(), how, "commit failed"));
+            assert_eq!(err.failures().len(), 1);
             assert!(
-                matches!(err.reason(), Reason::CriticalTaskFailed(_)),
-                "{err}"
+                seen.lock().unwrap().is_empty(),
+                "a scope failure went to the handler"
             );
+            assert_eq!(live.count(), 0);
+            assert!(live.all_tokens_cancelled());
         }
-    })
-    .await;
+    }
 }
 
-#[tokio::test(start_paused = true)]
-async fn optional_task_is_still_cancelled_with_the_scope() {
-    guard(async move {
-        let handled = Arc::new(AtomicUsize::new(0));
-        let h = handled.clone();
-        let token_seen = Arc::new(Mutex::new(None));
-        let t = token_seen.clone();
-        let err = Scope::builder()
-            .on_error(move |_| {
-                h.fetch_add(1, SeqCst);
-            })
-            .run(|scope| async move {
-                let optional = scope.spawn_optional(move |token| {
-                    *t.lock().unwrap() = Some(token);
-                    std::future::pending::<Res>()
+/// Optional tasks that fail (`Err`, then a panic) yield `None`, are
+/// recorded with kind Optional and go to the handler once each, in order;
+/// they neither cancel nor fail the scope (under policy Cancel, where a
+/// Normal failure would), and a sibling goes on with its token not cancelled.
+async fn optional_failures_yield_none_are_recorded_and_handled_in_order(sp: Spawner) {
+    let seen = Seen::default();
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let i = ids.clone();
+    let value = Scope::builder()
+        .on_error(collecting(&seen))
+        .run(|scope| async move {
+            let (tx, rx) = oneshot::channel::<()>();
+            let sibling = sp.spawn(&scope, move |token| async move {
+                rx.await.ok();
+                Res::Ok((7, token.is_cancelled()))
+            });
+            // One failure after the other, so that their order is known.
+            let failed = sp.spawn_optional(&scope, fails(Failing::Err, "statsd down"));
+            i.lock().unwrap().push(failed.id());
+            assert_eq!(failed.await, None);
+            let panicked = sp.spawn_optional(&scope, fails(Failing::Panic, "statsd gone"));
+            i.lock().unwrap().push(panicked.id());
+            assert_eq!(panicked.await, None);
+            assert!(
+                !scope.is_cancelled(),
+                "an optional failure cancelled the scope"
+            );
+            tx.send(()).unwrap();
+            let (v, sibling_cancelled) = sibling.await?;
+            assert!(!sibling_cancelled);
+            let errors = scope.errors();
+            assert_eq!(errors.len(), 2);
+            assert!(errors.iter().all(|f| f.kind() == TaskKind::Optional));
+            Res::Ok(v)
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 7);
+    let seen = seen.lock().unwrap();
+    let seen_ids: Vec<_> = seen.iter().map(TaskFailure::task).collect();
+    assert_eq!(
+        seen_ids,
+        *ids.lock().unwrap(),
+        "each failure goes to the handler once, in order"
+    );
+    assert!(seen.iter().all(|f| f.kind() == TaskKind::Optional));
+    assert!(is_failure(seen[0].error(), Failing::Err, "statsd down"));
+    assert!(is_failure(seen[1].error(), Failing::Panic, "statsd gone"));
+}
+
+async fn optional_task_is_still_cancelled_with_the_scope(sp: Spawner) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let token_seen = Arc::new(Mutex::new(None));
+    let t = token_seen.clone();
+    let err = Scope::builder()
+        .on_error(move |_| {
+            h.fetch_add(1, SeqCst);
+        })
+        .run(|scope| async move {
+            let optional = sp.spawn_optional(&scope, move |token| {
+                *t.lock().unwrap() = Some(token);
+                std::future::pending::<Res>()
+            });
+            tokio::task::yield_now().await;
+            scope.cancel();
+            assert_eq!(optional.await, None);
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled));
+    assert!(token_seen.lock().unwrap().as_ref().unwrap().is_cancelled());
+    assert!(err.failures().is_empty(), "cancellation is not a failure");
+    assert_eq!(handled.load(SeqCst), 0);
+}
+
+async fn optional_task_is_cancelled_when_a_normal_sibling_fails(sp: Spawner) {
+    let err = Scope::builder()
+        .run(|scope| async move {
+            let optional = sp.spawn_optional(&scope, |_| std::future::pending::<Res>());
+            sp.spawn(&scope, |_| async { Err::<(), _>("boom") });
+            assert_eq!(optional.await, None);
+            Res::Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), Reason::TaskFailed(_)));
+    assert_eq!(err.failures().len(), 1);
+}
+
+async fn many_optional_failures_never_cancel_or_fail_the_scope(sp: Spawner) {
+    Scope::builder()
+        .run(|scope| async move {
+            for i in 0..50 {
+                sp.spawn_optional(&scope, move |_| async move {
+                    Err::<(), _>(format!("metrics {i}"))
                 });
-                tokio::task::yield_now().await;
-                scope.cancel();
-                assert_eq!(optional.await, None);
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::Cancelled));
-        assert!(token_seen.lock().unwrap().as_ref().unwrap().is_cancelled());
-        assert!(err.failures().is_empty(), "cancellation is not a failure");
-        assert_eq!(handled.load(SeqCst), 0);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn optional_task_is_cancelled_when_a_normal_sibling_fails() {
-    guard(async move {
-        let err = Scope::builder()
-            .run(|scope| async move {
-                let optional = scope.spawn_optional(|_| std::future::pending::<Res>());
-                scope.spawn(|_| async { Err::<(), _>("boom") });
-                assert_eq!(optional.await, None);
-                Res::Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(matches!(err.reason(), Reason::TaskFailed(_)));
-        assert_eq!(err.failures().len(), 1);
-    })
-    .await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn many_optional_failures_never_cancel_or_fail_the_scope() {
-    guard(async move {
-        Scope::builder()
-            .run(|scope| async move {
-                for i in 0..50 {
-                    scope.spawn_optional(
-                        move |_| async move { Err::<(), _>(format!("metrics {i}")) },
-                    );
-                }
-                scope.wait_for_completion().await?;
-                assert!(!scope.is_cancelled());
-                assert_eq!(scope.errors().len(), 50);
-                assert!(scope
-                    .errors()
-                    .iter()
-                    .all(|f| f.kind() == TaskKind::Optional));
-                Res::Ok(())
-            })
-            .await
-            .unwrap();
-    })
-    .await;
+            }
+            scope.wait_for_completion().await?;
+            assert!(!scope.is_cancelled());
+            assert_eq!(scope.errors().len(), 50);
+            assert!(scope
+                .errors()
+                .iter()
+                .all(|f| f.kind() == TaskKind::Optional));
+            Res::Ok(())
+        })
+        .await
+        .unwrap();
 }

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: a result alias, guards against
 //! hangs, live-task probes, a flag, panic texts, a panic hook that keeps a
-//! test's own panics quiet, and [`Spawner`] with [`per_spawner!`], which runs
-//! one rule test once per way of spawning a task.
+//! test's own panics quiet, tasks that fail on purpose and what checks them,
+//! and [`Spawner`] with [`per_spawner!`], which runs one rule test once per
+//! way of spawning a task.
 #![allow(dead_code, unreachable_pub, unused_macros, unused_imports)] // each test file uses a different subset
 
 use std::future::Future;
@@ -10,7 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_scope::{BoxError, CancellationToken, OptionalHandle, Scope, TaskHandle};
+use std::sync::{Mutex, OnceLock};
+
+use async_scope::{
+    BoxError, CancellationToken, OptionalHandle, Reason, Scope, ScopeError, TaskError, TaskFailure,
+    TaskHandle, TaskId,
+};
 
 pub type Res<T = ()> = Result<T, BoxError>;
 
@@ -252,6 +258,112 @@ pub fn quiet_panics(prefix: &'static str) {
             }
         }));
     });
+}
+
+/// The start of the panic messages of [`fails`] tasks, kept out of the
+/// output by [`quiet_panics`] (a binary that uses [`fails`] uses no other prefix).
+pub const ON_PURPOSE: &str = "on purpose: ";
+
+/// How a [`fails`] task fails.
+#[derive(Clone, Copy, Debug)]
+pub enum Failing {
+    Err,
+    Panic,
+}
+
+/// Both ways of failing.
+pub const BOTH: [Failing; 2] = [Failing::Err, Failing::Panic];
+
+/// A task that fails as told after a yield (a panic's message starts with [`ON_PURPOSE`]).
+pub fn fails(
+    how: Failing,
+    msg: &'static str,
+) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+    quiet_panics(ON_PURPOSE);
+    move |_| {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            match how {
+                Failing::Err => Err(msg.into()),
+                Failing::Panic => panic!("{ON_PURPOSE}{msg}"),
+            }
+        })
+    }
+}
+
+/// Whether `error` is what a [`fails`] task with `how` and `msg` ends with.
+pub fn is_failure(error: &TaskError, how: Failing, msg: &str) -> bool {
+    match (how, error) {
+        (Failing::Err, TaskError::Failed(e)) => e.to_string() == msg,
+        (Failing::Panic, TaskError::Panicked(m)) => m.strip_prefix(ON_PURPOSE) == Some(msg),
+        _ => false,
+    }
+}
+
+/// A task that counts the calls of its closure and ends at once.
+pub fn counted(
+    called: &Arc<AtomicUsize>,
+) -> impl FnOnce(CancellationToken) -> Task + Send + 'static {
+    let called = called.clone();
+    move |_| {
+        called.fetch_add(1, SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A task that waits for its token, then ends `Ok` with the (virtual) time
+/// since `start`, holding a [`Live::watch`] probe.
+pub fn watcher(
+    live: &Live,
+    start: tokio::time::Instant,
+) -> impl FnOnce(CancellationToken) -> Task<Duration> + Send + 'static {
+    let live = live.clone();
+    move |token| {
+        Box::pin(async move {
+            let _probe = live.watch(&token);
+            token.cancelled().await;
+            Ok(start.elapsed())
+        })
+    }
+}
+
+/// The failure of a scope that failed with `Reason::TaskFailed`.
+pub fn task_failed(err: &ScopeError) -> &TaskFailure {
+    match err.reason() {
+        Reason::TaskFailed(failure) => failure,
+        other => panic!("expected TaskFailed, got {other:?}"),
+    }
+}
+
+/// The failure of a scope that failed with `Reason::CriticalTaskFailed`.
+pub fn critical_failed(err: &ScopeError) -> &TaskFailure {
+    match err.reason() {
+        Reason::CriticalTaskFailed(failure) => failure,
+        other => panic!("expected CriticalTaskFailed, got {other:?}"),
+    }
+}
+
+pub fn reason_is_cancelled(err: &ScopeError) -> bool {
+    matches!(err.reason(), Reason::Cancelled)
+}
+
+/// The failures an error handler made by [`collecting`] was given.
+pub type Seen = Arc<Mutex<Vec<TaskFailure>>>;
+
+/// An error handler that keeps every failure it is given in `seen`.
+pub fn collecting(seen: &Seen) -> impl Fn(&TaskFailure) + Send + Sync + 'static {
+    let seen = seen.clone();
+    move |failure| seen.lock().unwrap().push(failure.clone())
+}
+
+/// A task id set once from inside a scope's body.
+pub type IdCell = Arc<OnceLock<TaskId>>;
+
+/// Lets every runnable task run, `n` times over.
+pub async fn settle_times(n: usize) {
+    for _ in 0..n {
+        settle().await;
+    }
 }
 
 /// One way of spawning a task, for rules that hold for every spawner: `Send`
