@@ -7,6 +7,33 @@
 //! by hand, shown under "Equivalent code without the macro" on each macro:
 //! no extra task, allocation or boxing.
 //!
+//! # Options
+//!
+//! Both macros take the same options, as `#[scoped(key = value, ...)]` or as
+//! a leading `key = value, ...;` statement of `scope!`. Each one is a call on
+//! the engine's `ScopeBuilder`; an option left out leaves the engine's
+//! default.
+//!
+//! | option | builder call | default |
+//! |---|---|---|
+//! | `policy = "cancel"` or `"supervise"` | `.policy(Policy::..)` | `"cancel"` |
+//! | `name = "..."` | `.name("...")` | none |
+//! | `timeout_ms = N`, `N >= 1` | `.timeout(Duration::from_millis(N))` | none |
+//! | `grace_ms = N` | `.grace(Duration::from_millis(N))`: how long a cancelled task may go on before it is aborted | `0` |
+//! | `max_concurrency = N`, `N >= 1` | `.max_concurrency(N)`: at most `N` tasks run at once, the others wait their turn | no limit |
+//! | `retain_failures = N` | `.retain_failures(N)`: keep the `N` most recent failures (`0` keeps none) | all |
+//! | `crate = "path"` | the path the calls go through | `::async_scope` |
+//!
+//! ```text
+//! #[scoped(policy = "supervise", grace_ms = 500, max_concurrency = 8, retain_failures = 100)]
+//! async fn serve(listener: TcpListener) -> Result<(), AppError> { .. }
+//!
+//! scope! {
+//!     grace_ms = 500, max_concurrency = 8, retain_failures = 100;
+//!     for job in jobs { scope.spawn(move |signal| run(job, signal)); }
+//! }?;
+//! ```
+//!
 //! Misuse is a compile error that points at the offending tokens and says
 //! what was expected; the macros never panic, whatever tokens they are given.
 //! The `ui-tests/` directory of the repository holds one case per diagnostic.
@@ -61,6 +88,9 @@ use proc_macro::TokenStream;
 /// | `policy = "cancel"` or `"supervise"` | the scope's `Policy` | `"cancel"` |
 /// | `name = "..."` | the scope's name, shown in its errors | none |
 /// | `timeout_ms = N` | `N >= 1`: the scope fails with `Reason::TimedOut` after `N` milliseconds | none |
+/// | `grace_ms = N` | a cancelled task may go on for `N` milliseconds after its signal, then it is aborted | `0`: aborted at its next `.await` |
+/// | `max_concurrency = N` | `N >= 1`: at most `N` tasks of the scope run at once; later spawns wait their turn, in spawn order | no limit |
+/// | `retain_failures = N` | `errors()` and `ScopeError::failures()` keep only the `N` most recent failures (`0` keeps none); `failure_count()` counts all | all |
 /// | `crate = "path"` | where the engine is, when `async_scope` is renamed or re-exported | `::async_scope` |
 ///
 /// # Examples
@@ -80,6 +110,20 @@ use proc_macro::TokenStream;
 /// async fn load(id: u64) -> Result<u64, AppError> {
 ///     let user = scope.spawn(move |_| async move { Ok::<_, std::io::Error>(id * 2) });
 ///     Ok(user.await?)
+/// }
+/// ```
+///
+/// A long-lived scope, as a server's: a task that ignores its signal gets
+/// half a second after a shutdown, at most 8 connections are served at once,
+/// and only the last 100 failures are kept.
+///
+/// ```text
+/// #[scoped(policy = "supervise", grace_ms = 500, max_concurrency = 8, retain_failures = 100)]
+/// async fn serve(listener: TcpListener) -> Result<(), AppError> {
+///     loop {
+///         let (socket, _) = listener.accept().await?;
+///         scope.spawn(move |signal| handle(socket, signal));
+///     }
 /// }
 /// ```
 ///
@@ -132,9 +176,11 @@ use proc_macro::TokenStream;
 /// parameter named `scope` (the body's `scope` would hide it), a function
 /// without a body, `#[scoped]` applied twice, and for the arguments: an
 /// unknown argument (with a suggestion when it is close to a valid one), a
-/// duplicate argument, a bad policy, a `timeout_ms` that is not a positive
-/// integer, a `crate` value that is not a path in a string literal. All
-/// mistakes in the arguments are reported at once.
+/// duplicate argument, a bad policy, a `timeout_ms` or `max_concurrency`
+/// that is not a positive integer literal, a `grace_ms` or `retain_failures`
+/// that is not a non-negative one, an integer too large for its type, a
+/// `crate` value that is not a path in a string literal. All mistakes in the
+/// arguments are reported at once.
 #[proc_macro_attribute]
 pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
     scoped::scoped(args.into(), item.into()).into()
@@ -147,7 +193,8 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```text
 /// scope! {
-///     [policy = "supervise", name = "...", timeout_ms = N, crate = "path";]   // optional
+///     [policy = "supervise", name = "...", timeout_ms = N, grace_ms = N,
+///      max_concurrency = N, retain_failures = N, crate = "path";]          // optional
 ///     let user = spawn { fetch_user().await };             // a normal task, its handle bound
 ///     let billing = spawn critical { fetch_billing().await };
 ///     spawn optional |signal| { send_metrics(signal).await };
@@ -157,7 +204,9 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// - **Options**: a first statement `key = literal, ...;` with the keys of
-///   [`macro@scoped`] (`policy`, `name`, `timeout_ms`, `crate`). A first
+///   [`macro@scoped`] (`policy`, `name`, `timeout_ms`, `grace_ms`,
+///   `max_concurrency`, `retain_failures`, `crate`), with the same meaning
+///   and checks. A first
 ///   statement is read as options when it starts with one of those keys
 ///   followed by `=` (or with a likely misspelling of one followed by `=` and
 ///   a literal, to report it).
@@ -210,6 +259,19 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     }?;
 ///     Ok((sum, count))
 /// }
+/// ```
+///
+/// With the options of a long-lived scope: at most 8 jobs run at once, a job
+/// that ignores its signal is aborted 500 ms after the scope is cancelled,
+/// and only the last 100 failures are kept.
+///
+/// ```text
+/// scope! {
+///     policy = "supervise", grace_ms = 500, max_concurrency = 8, retain_failures = 100;
+///     for job in jobs {
+///         scope.spawn(move |signal| run(job, signal));
+///     }
+/// }?;
 /// ```
 ///
 /// The repository's `tests/macros.rs` runs examples like this one.

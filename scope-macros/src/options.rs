@@ -1,6 +1,9 @@
 //! The options of a scope, shared by `#[scoped(...)]` and `scope! { ...; }`:
-//! `policy = "cancel" | "supervise"`, `name = "..."`, `timeout_ms = N` and
-//! `crate = "path"`.
+//! `policy = "cancel" | "supervise"`, `name = "..."`, `timeout_ms = N`
+//! (`N >= 1`), `grace_ms = N`, `max_concurrency = N` (`N >= 1`),
+//! `retain_failures = N` and `crate = "path"`. Each becomes one call on the
+//! engine's `ScopeBuilder`: `policy`, `name`, `timeout`, `grace`,
+//! `max_concurrency`, `retain_failures`; `crate` is the path they go through.
 //!
 //! [`parse`] reads `key = value, ...` and stops at the first structural
 //! mistake; [`validate`] then checks every pair on its own, records each
@@ -19,7 +22,15 @@ use crate::diagnostics::{did_you_mean, one_of, Errors};
 use crate::krate;
 
 /// The option keys, in the order the documentation lists them.
-pub(crate) const KEYS: &[&str] = &["policy", "name", "timeout_ms", "crate"];
+pub(crate) const KEYS: &[&str] = &[
+    "policy",
+    "name",
+    "timeout_ms",
+    "grace_ms",
+    "max_concurrency",
+    "retain_failures",
+    "crate",
+];
 
 /// The values of `policy`.
 const POLICIES: &[&str] = &["cancel", "supervise"];
@@ -30,13 +41,29 @@ const ALIASES: &[(&str, &str)] = &[
     ("timeout_millis", "timeout_ms"),
     ("timeout_secs", "timeout_ms"),
     ("deadline", "timeout_ms"),
+    ("grace", "grace_ms"),
+    ("grace_period", "grace_ms"),
+    ("grace_period_ms", "grace_ms"),
+    ("grace_millis", "grace_ms"),
+    ("grace_secs", "grace_ms"),
+    ("concurrency", "max_concurrency"),
+    ("max_concurrent", "max_concurrency"),
+    ("concurrency_limit", "max_concurrency"),
+    ("limit", "max_concurrency"),
+    ("max_tasks", "max_concurrency"),
+    ("retain", "retain_failures"),
+    ("max_failures", "retain_failures"),
+    ("keep_failures", "retain_failures"),
+    ("retain_errors", "retain_failures"),
     ("krate", "crate"),
     ("crate_path", "crate"),
     ("path", "crate"),
     ("label", "name"),
 ];
 
-/// Integer suffixes accepted on `timeout_ms` (the value becomes a `u64`).
+/// Integer suffixes accepted on the integer options; the suffix is dropped
+/// and the value becomes the type the builder takes (`u64` milliseconds or a
+/// `usize` count).
 const INTEGER_SUFFIXES: &[&str] = &[
     "", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
 ];
@@ -96,6 +123,12 @@ pub(crate) struct Options {
     pub(crate) name: Option<syn::LitStr>,
     /// `timeout_ms = N`: the value, and the span of the literal.
     pub(crate) timeout_ms: Option<(u64, Span)>,
+    /// `grace_ms = N`: the value, and the span of the literal.
+    pub(crate) grace_ms: Option<(u64, Span)>,
+    /// `max_concurrency = N`: the value, and the span of the literal.
+    pub(crate) max_concurrency: Option<(u64, Span)>,
+    /// `retain_failures = N`: the value, and the span of the literal.
+    pub(crate) retain_failures: Option<(u64, Span)>,
     /// `crate = "..."`, or `::async_scope`.
     pub(crate) krate: syn::Path,
 }
@@ -106,6 +139,9 @@ impl Default for Options {
             policy: None,
             name: None,
             timeout_ms: None,
+            grace_ms: None,
+            max_concurrency: None,
+            retain_failures: None,
             krate: krate::default_path(),
         }
     }
@@ -190,7 +226,14 @@ pub(crate) fn validate(raw: Vec<RawOption>, context: Context, errors: &mut Error
         match word.as_str() {
             "policy" => options.policy = policy(&value, errors),
             "name" => options.name = string(&value, "name", "\"fetch\"", errors),
-            "timeout_ms" => options.timeout_ms = timeout_ms(&value, errors),
+            "timeout_ms" => options.timeout_ms = integer(&value, &TIMEOUT_MS, errors),
+            "grace_ms" => options.grace_ms = integer(&value, &GRACE_MS, errors),
+            "max_concurrency" => {
+                options.max_concurrency = integer(&value, &MAX_CONCURRENCY, errors);
+            }
+            "retain_failures" => {
+                options.retain_failures = integer(&value, &RETAIN_FAILURES, errors);
+            }
             _ => {
                 if let Some(lit) = string(&value, "crate", "\"async_scope\"", errors) {
                     match krate::parse(&lit) {
@@ -229,7 +272,9 @@ fn unknown_key(word: &str, context: Context) -> String {
 fn missing_value(word: &str) -> String {
     let expected = match word {
         "policy" => "`\"cancel\"` or `\"supervise\"`",
-        "timeout_ms" => "a number of milliseconds",
+        "timeout_ms" | "grace_ms" => "a number of milliseconds",
+        "max_concurrency" => "a number of tasks",
+        "retain_failures" => "a number of failures",
         "name" => "a string literal",
         _ => "a path in a string literal",
     };
@@ -314,21 +359,95 @@ fn string(value: &Expr, key: &str, example: &str, errors: &mut Errors) -> Option
     }
 }
 
-/// Validates the value of `timeout_ms`: a positive integer that fits a `u64`.
-fn timeout_ms(value: &Expr, errors: &mut Errors) -> Option<(u64, Span)> {
-    const EXPECTED: &str =
-        "expected a positive whole number of milliseconds, such as `timeout_ms = 500`";
+/// An option whose value is an integer literal: what its messages say.
+struct IntegerOption {
+    /// The key.
+    key: &'static str,
+    /// What the number counts, plural: "milliseconds", "tasks".
+    unit: &'static str,
+    /// A value for examples in messages.
+    example: u64,
+    /// When zero is refused: what to say after "must be at least 1".
+    zero: Option<&'static str>,
+    /// The type the value must fit in, as the builder takes it.
+    ty: &'static str,
+    /// The largest value of that type.
+    max: u64,
+}
+
+/// `timeout_ms = N`, `N >= 1`: `.timeout(Duration::from_millis(N))`.
+const TIMEOUT_MS: IntegerOption = IntegerOption {
+    key: "timeout_ms",
+    unit: "milliseconds",
+    example: 500,
+    zero: Some("a scope without a timeout leaves `timeout_ms` out"),
+    ty: "u64",
+    max: u64::MAX,
+};
+
+/// `grace_ms = N`, `N >= 0`: `.grace(Duration::from_millis(N))`.
+const GRACE_MS: IntegerOption = IntegerOption {
+    key: "grace_ms",
+    unit: "milliseconds",
+    example: 500,
+    zero: None,
+    ty: "u64",
+    max: u64::MAX,
+};
+
+/// `max_concurrency = N`, `N >= 1`: `.max_concurrency(N)`.
+const MAX_CONCURRENCY: IntegerOption = IntegerOption {
+    key: "max_concurrency",
+    unit: "tasks",
+    example: 8,
+    zero: Some("a scope without a limit leaves `max_concurrency` out"),
+    ty: "usize",
+    max: usize::MAX as u64,
+};
+
+/// `retain_failures = N`, `N >= 0` (0 keeps none): `.retain_failures(N)`.
+const RETAIN_FAILURES: IntegerOption = IntegerOption {
+    key: "retain_failures",
+    unit: "failures",
+    example: 100,
+    zero: None,
+    ty: "usize",
+    max: usize::MAX as u64,
+};
+
+/// Validates the value of an integer option: an integer literal, with an
+/// integer suffix or none, that fits the option's type and is at least 1
+/// when the option refuses zero.
+fn integer(value: &Expr, option: &IntegerOption, errors: &mut Errors) -> Option<(u64, Span)> {
+    let IntegerOption {
+        key,
+        unit,
+        example,
+        zero,
+        ty,
+        max,
+    } = *option;
+    let expected = if zero.is_some() {
+        format!("expected a positive whole number of {unit}, such as `{key} = {example}`")
+    } else {
+        format!("expected a whole number of {unit}, such as `{key} = {example}`")
+    };
     let lit = match value {
         Expr::Lit(syn::ExprLit { lit, .. }) => lit,
         Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Neg(_),
             ..
         }) => {
-            errors.error_spanned(value, "`timeout_ms` must be positive");
+            let message = if zero.is_some() {
+                format!("`{key}` must be positive")
+            } else {
+                format!("`{key}` cannot be negative")
+            };
+            errors.error_spanned(value, message);
             return None;
         }
         _ => {
-            errors.error_spanned(value, EXPECTED);
+            errors.error_spanned(value, expected);
             return None;
         }
     };
@@ -338,33 +457,29 @@ fn timeout_ms(value: &Expr, errors: &mut Errors) -> Option<(u64, Span)> {
             if !INTEGER_SUFFIXES.contains(&suffix) {
                 errors.error(
                     int.span(),
-                    format!(
-                        "unexpected suffix `{suffix}`, `timeout_ms` is a plain number of milliseconds"
-                    ),
+                    format!("unexpected suffix `{suffix}`, `{key}` is a plain number of {unit}"),
                 );
                 return None;
             }
-            match int.base10_parse::<u64>() {
-                Ok(0) => {
-                    errors.error(
-                        int.span(),
-                        "`timeout_ms` must be at least 1, a scope without a timeout leaves `timeout_ms` out",
-                    );
+            match (int.base10_parse::<u64>(), zero) {
+                (Ok(0), Some(why)) => {
+                    errors.error(int.span(), format!("`{key}` must be at least 1, {why}"));
                     None
                 }
-                Ok(ms) => Some((ms, int.span())),
-                Err(_) => {
+                (Ok(n), _) if n <= max => Some((n, int.span())),
+                _ => {
                     errors.error(
                         int.span(),
-                        "`timeout_ms` is too large, it must fit in a `u64`",
+                        format!("`{key}` is too large, it must fit in a `{ty}`"),
                     );
                     None
                 }
             }
         }
         Lit::Str(s) => {
+            let least = u64::from(zero.is_some());
             let hint = match s.value().trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => format!(", write `timeout_ms = {ms}`"),
+                Ok(n) if n >= least && n <= max => format!(", write `{key} = {n}`"),
                 _ => String::new(),
             };
             errors.error(s.span(), format!("expected an integer, not a string{hint}"));
@@ -373,12 +488,12 @@ fn timeout_ms(value: &Expr, errors: &mut Errors) -> Option<(u64, Span)> {
         Lit::Float(f) => {
             errors.error(
                 f.span(),
-                "expected a whole number of milliseconds, not a float",
+                format!("expected a whole number of {unit}, not a float"),
             );
             None
         }
         other => {
-            errors.error(other.span(), EXPECTED);
+            errors.error(other.span(), expected);
             None
         }
     }
@@ -391,7 +506,13 @@ impl Options {
     /// The result is a future; the caller adds `.await`.
     pub(crate) fn run(&self, body: &TokenStream) -> TokenStream {
         let krate = &self.krate;
-        if self.policy.is_none() && self.name.is_none() && self.timeout_ms.is_none() {
+        if self.policy.is_none()
+            && self.name.is_none()
+            && self.timeout_ms.is_none()
+            && self.grace_ms.is_none()
+            && self.max_concurrency.is_none()
+            && self.retain_failures.is_none()
+        {
             return quote!(#krate::with_scope(#body));
         }
         let mut chain = quote!(#krate::Scope::builder());
@@ -405,13 +526,28 @@ impl Options {
         if let Some(name) = &self.name {
             chain.extend(quote!(.name(#name)));
         }
-        if let Some((ms, span)) = self.timeout_ms {
-            let mut ms = Literal::u64_unsuffixed(ms);
-            ms.set_span(span);
+        if let Some(ms) = self.timeout_ms.map(literal) {
             chain.extend(quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+        }
+        if let Some(ms) = self.grace_ms.map(literal) {
+            chain.extend(quote!(.grace(::core::time::Duration::from_millis(#ms))));
+        }
+        if let Some(limit) = self.max_concurrency.map(literal) {
+            chain.extend(quote!(.max_concurrency(#limit)));
+        }
+        if let Some(limit) = self.retain_failures.map(literal) {
+            chain.extend(quote!(.retain_failures(#limit)));
         }
         quote!(#chain.run(#body))
     }
+}
+
+/// An unsuffixed literal of `value` at the user's literal, so that rustc
+/// infers the setter's type and points at the user's tokens.
+fn literal((value, span): (u64, Span)) -> Literal {
+    let mut lit = Literal::u64_unsuffixed(value);
+    lit.set_span(span);
+    lit
 }
 
 #[cfg(test)]
@@ -457,6 +593,61 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_long_lived_options() {
+        let o = check("grace_ms = 500, max_concurrency = 8, retain_failures = 100")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(o.grace_ms.map(|g| g.0), Some(500));
+        assert_eq!(o.max_concurrency.map(|m| m.0), Some(8));
+        assert_eq!(o.retain_failures.map(|r| r.0), Some(100));
+        // zero is a grace period of none and keeps no failure; suffixes go
+        let o = check("grace_ms = 0, retain_failures = 0usize, max_concurrency = 1u32")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(o.grace_ms.map(|g| g.0), Some(0));
+        assert_eq!(o.retain_failures.map(|r| r.0), Some(0));
+        assert_eq!(o.max_concurrency.map(|m| m.0), Some(1));
+        let o =
+            check(&format!("max_concurrency = {}", usize::MAX)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(o.max_concurrency.map(|m| m.0), Some(usize::MAX as u64));
+    }
+
+    #[test]
+    fn reports_bad_long_lived_values() {
+        assert_eq!(
+            err("max_concurrency = 0"),
+            "`max_concurrency` must be at least 1, a scope without a limit leaves `max_concurrency` out"
+        );
+        assert!(err("max_concurrency = -1").contains("`max_concurrency` must be positive"));
+        assert!(err("grace_ms = -1").contains("`grace_ms` cannot be negative"));
+        assert!(err("retain_failures = -1").contains("`retain_failures` cannot be negative"));
+        assert!(err(r#"grace_ms = "500""#)
+            .contains("expected an integer, not a string, write `grace_ms = 500`"));
+        assert!(err(r#"grace_ms = "0""#).contains("write `grace_ms = 0`"));
+        assert!(err(r#"max_concurrency = "8""#).contains("write `max_concurrency = 8`"));
+        assert_eq!(
+            err(r#"max_concurrency = "0""#),
+            "expected an integer, not a string"
+        );
+        assert!(err(r#"retain_failures = "all""#).ends_with("expected an integer, not a string"));
+        assert!(err("retain_failures = 1.5")
+            .contains("expected a whole number of failures, not a float"));
+        assert!(err("grace_ms = 5s")
+            .contains("unexpected suffix `s`, `grace_ms` is a plain number of milliseconds"));
+        assert!(err("max_concurrency = true")
+            .contains("expected a positive whole number of tasks, such as `max_concurrency = 8`"));
+        assert!(err("retain_failures = LIMIT")
+            .contains("expected a whole number of failures, such as `retain_failures = 100`"));
+        assert!(err("grace_ms = 99999999999999999999999")
+            .contains("`grace_ms` is too large, it must fit in a `u64`"));
+        assert!(err("retain_failures = 99999999999999999999999")
+            .contains("`retain_failures` is too large, it must fit in a `usize`"));
+        assert!(err("max_concurrency =")
+            .contains("expected a number of tasks after `max_concurrency =`"));
+        assert!(err("retain_failures =")
+            .contains("expected a number of failures after `retain_failures =`"));
+        assert!(err("grace_ms =").contains("expected a number of milliseconds after `grace_ms =`"));
+    }
+
+    #[test]
     fn reports_bad_values() {
         assert!(err(r#"policy = "supervize""#)
             .contains("unknown policy `supervize`, expected `cancel` or `supervise`, did you mean `supervise`?"));
@@ -478,14 +669,38 @@ mod tests {
 
     #[test]
     fn reports_keys() {
-        assert!(err(r#"polcy = "cancel""#).contains("unknown argument `polcy`, expected `policy`, `name`, `timeout_ms` or `crate`, did you mean `policy`?"));
+        assert!(err(r#"polcy = "cancel""#).contains("unknown argument `polcy`, expected `policy`, `name`, `timeout_ms`, `grace_ms`, `max_concurrency`, `retain_failures` or `crate`, did you mean `policy`?"));
         assert!(err("timeout = 5").contains("did you mean `timeout_ms`?"));
         assert_eq!(
             err("foo = 5"),
-            "unknown argument `foo`, expected `policy`, `name`, `timeout_ms` or `crate`"
+            "unknown argument `foo`, expected `policy`, `name`, `timeout_ms`, `grace_ms`, `max_concurrency`, `retain_failures` or `crate`"
         );
         let dup = err(r#"policy = "cancel", policy = "supervise""#);
         assert!(dup.contains("duplicate `policy` argument"), "{dup}");
+        let dup = err("max_concurrency = 1, grace_ms = 1, max_concurrency = 2");
+        assert_eq!(dup, "duplicate `max_concurrency` argument");
+        for (guess, key) in [
+            ("grace", "grace_ms"),
+            ("grace_period_ms", "grace_ms"),
+            ("grace_m", "grace_ms"),
+            ("concurrency", "max_concurrency"),
+            ("max_concurrent", "max_concurrency"),
+            ("limit", "max_concurrency"),
+            ("max_concurency", "max_concurrency"),
+            ("retain", "retain_failures"),
+            ("max_failures", "retain_failures"),
+            ("keep_failures", "retain_failures"),
+            ("retain_failure", "retain_failures"),
+        ] {
+            let message = err(&format!("{guess} = 5"));
+            assert!(
+                message.ends_with(&format!(", did you mean `{key}`?")),
+                "{guess}: {message}"
+            );
+            assert!(is_option_like(guess), "{guess}");
+        }
+        // every alias names a key
+        assert!(ALIASES.iter().all(|(_, key)| KEYS.contains(key)));
     }
 
     #[test]
@@ -522,6 +737,17 @@ mod tests {
                 .policy(renamed::Policy::Supervise)
                 .name("n")
                 .timeout(::core::time::Duration::from_millis(7))
+                .run(body))
+            .to_string()
+        );
+        let o = check("retain_failures = 0, max_concurrency = 3usize, grace_ms = 250")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            o.run(&quote!(body)).to_string(),
+            quote!(::async_scope::Scope::builder()
+                .grace(::core::time::Duration::from_millis(250))
+                .max_concurrency(3)
+                .retain_failures(0)
                 .run(body))
             .to_string()
         );

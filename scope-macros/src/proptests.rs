@@ -31,6 +31,11 @@ const FRAGMENTS: &[&str] = &[
     "name",
     "timeout_ms",
     "timeout",
+    "grace_ms",
+    "max_concurrency",
+    "retain_failures",
+    "grace",
+    "limit",
     "polcy",
     "pub",
     "struct",
@@ -215,7 +220,8 @@ fn mutate(source: &str, edits: &[Edit]) -> TokenStream {
 }
 
 const SCOPE_INPUTS: &[&str] = &[
-    r#"policy = "supervise", name = "n", timeout_ms = 10, crate = "renamed";
+    r#"policy = "supervise", name = "n", timeout_ms = 10, grace_ms = 0,
+       max_concurrency = 2, retain_failures = 100, crate = "renamed";
        let a = 1;
        let h: TaskHandle<u8> = spawn { Ok(a) };
        let c = spawn critical |signal| { signal.cancelled().await; scope.cancel(); Ok(2) };
@@ -228,6 +234,7 @@ const SCOPE_INPUTS: &[&str] = &[
 const SCOPED_ARGS: &[&str] = &[
     r#"policy = "supervise", name = "n", timeout_ms = 10, crate = "renamed""#,
     r#"policy = "cancel","#,
+    "grace_ms = 500, max_concurrency = 8usize, retain_failures = 0,",
 ];
 
 const SCOPED_ITEMS: &[&str] = &[

@@ -16,6 +16,19 @@ async fn run() -> Result<(), BoxError> {
         timeout_ms = 5;
         spawn { Ok::<_, std::io::Error>(()) }
     }?;
+    scope! {
+        grace_ms = 500, max_concurrency = 8, retain_failures = 100;
+        spawn { Ok::<_, std::io::Error>(()) }
+    }?;
+    scope! {
+        grace_ms = 0, retain_failures = 0, max_concurrency = 1usize,;
+        spawn { Ok::<_, std::io::Error>(()) }
+    }?;
+    scope! {
+        policy = "supervise", name = "all", timeout_ms = 1_000, grace_ms = 50u64,
+        max_concurrency = 2, retain_failures = 10, crate = "async_scope";
+        spawn { Ok::<_, std::io::Error>(()) }
+    }?;
     Ok(())
 }
 

@@ -29,6 +29,40 @@ async fn everything() -> Result<(), BoxError> {
     Ok(())
 }
 
+#[scoped(grace_ms = 500)]
+async fn grace() -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[scoped(max_concurrency = 8)]
+async fn limited() -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[scoped(retain_failures = 100)]
+async fn retained() -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[scoped(grace_ms = 0, retain_failures = 0usize, max_concurrency = 1)]
+async fn zeros() -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[scoped(
+    retain_failures = 100,
+    max_concurrency = 8,
+    policy = "supervise",
+    grace_ms = 500,
+    timeout_ms = 1_000,
+    name = "server",
+    crate = "async_scope",
+)]
+async fn long_lived() -> Result<(), BoxError> {
+    Ok(())
+}
+
 fn main() {
     let _ = (cancel(), supervise(), named(), timed(), everything());
+    let _ = (grace(), limited(), retained(), zeros(), long_lived());
 }

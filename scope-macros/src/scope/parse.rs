@@ -13,8 +13,9 @@
 //! ```
 //!
 //! A first statement is read as options when it starts with `key =` and the
-//! key is an option (`policy`, `name`, `timeout_ms`, `crate`), or a likely
-//! misspelling of one followed by a literal. A statement is a spawn when it
+//! key is an option (`policy`, `name`, `timeout_ms`, `grace_ms`,
+//! `max_concurrency`, `retain_failures`, `crate`), or a likely misspelling of
+//! one followed by a literal. A statement is a spawn when it
 //! starts with `spawn` followed by a block, a `|`, a `;`, the end, or an
 //! identifier other than `as`: `spawn(..)`, `spawn!(..)` or `spawn.x` are
 //! ordinary Rust.
@@ -462,6 +463,13 @@ mod tests {
         assert_eq!(with(quote!(crate = "x"; Ok(()))), Ok(true));
         assert_eq!(with(quote!(polcy = "cancel"; Ok(()))), Ok(true));
         assert_eq!(with(quote!(counter = 1; Ok(()))), Ok(false));
+        assert_eq!(with(quote!(grace_ms = 0; Ok(()))), Ok(true));
+        assert_eq!(with(quote!(max_concurrency = n; Ok(()))), Ok(true));
+        assert_eq!(with(quote!(retain_failures = 1; Ok(()))), Ok(true));
+        // a guess followed by a literal is read as options, to be reported
+        assert_eq!(with(quote!(grace = 5; Ok(()))), Ok(true));
+        assert_eq!(with(quote!(concurrency = 2, name = "x"; Ok(()))), Ok(true));
+        assert_eq!(with(quote!(grace = delay; Ok(()))), Ok(false));
         assert_eq!(with(quote!(polcy = x; Ok(()))), Ok(false));
         assert_eq!(with(quote!(policy == x; Ok(()))), Ok(false));
         assert_eq!(with(quote!(policy = "cancel")), Ok(true));
