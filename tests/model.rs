@@ -35,8 +35,8 @@
 //! Cancel, a critical failure, the body's `Err`, the timeout: the shutdown's
 //! cancelled token does not turn that into `Cancelled`); a later `cancel()`
 //! or an ancestor's failure names `Cancelled`. A scope opened inside a scope
-//! that was shut down is shut down too (SPEC.md); the engine starts it
-//! cancelled instead (the adopt bug: [`ENGINE_BUG_SHUTDOWN_ADOPT`]).
+//! that was shut down is shut down too (SPEC.md); the engine once started it
+//! cancelled instead (the adopt bug, fixed: [`ENGINE_BUG_SHUTDOWN_ADOPT`]).
 //!
 //! The real engine then runs the same scenario on a current-thread runtime
 //! with paused time. Every task's future is wrapped in a [`Probe`] that counts
@@ -76,13 +76,11 @@
 //! After the property test come regression tests for the engine bugs this
 //! file found (A to D, see docs/RELIABILITY.md, and the adopt bug), then the
 //! bad-input cases of guarantee 4, which end with bug F's regression test.
-//! Bugs A to D and F are fixed and their tests run by default. The adopt bug
-//! (a scope opened in a scope that was shut down starts cancelled) is open in
-//! this branch's engine (main fixed it in `31a2aa7`): its two regression tests
-//! are `#[ignore]`d and fail (`cargo test --test model -- --ignored`), and
-//! while `ENGINE_BUG_SHUTDOWN_ADOPT` is `true` the property test skips the
-//! scenarios that expose it (under 1% of cases, counted as
-//! `skipped_known_bug`). Set it to `false` with an engine that has the fix.
+//! Bugs A to D and F are fixed and their tests run by default. So is the
+//! adopt bug (a scope opened in a scope that was shut down started
+//! cancelled), whose two regression tests run too;
+//! `ENGINE_BUG_SHUTDOWN_ADOPT` is `false`, so the property test skips no
+//! scenario for it (the flag stays to re-skip them if it ever came back).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -120,7 +118,7 @@ const DEFAULT_CASES: u32 = 2000;
 /// down too and end `Ok`. While `true`, the model skips the scenarios that
 /// open such a scope (counted as `skipped_known_bug`); the model itself
 /// predicts SPEC.md's reading. See `regression_scope_opened_after_shutdown_is_shut_down`.
-const ENGINE_BUG_SHUTDOWN_ADOPT: bool = true;
+const ENGINE_BUG_SHUTDOWN_ADOPT: bool = false;
 
 // ============================================================================
 // Scenarios
@@ -2816,7 +2814,6 @@ fn regression_model_nested_scope_without_grace() {
 /// `fail(Cancelled)`). While it is open the property test skips these
 /// scenarios (`ENGINE_BUG_SHUTDOWN_ADOPT`).
 #[test]
-#[ignore = "engine bug (fixed on main in 31a2aa7): a scope opened in a scope that was shut down starts cancelled"]
 fn regression_scope_opened_after_shutdown_is_shut_down() {
     paused(async {
         // The body opens a scope after its own scope's shutdown.
@@ -2857,7 +2854,6 @@ fn regression_scope_opened_after_shutdown_is_shut_down() {
 /// model says the nested scope ends `Ok` at 3 ms, shut down; the engine ends
 /// it `Err(Cancelled)` at 3 ms.
 #[test]
-#[ignore = "engine bug (fixed on main in 31a2aa7): a scope opened in a scope that was shut down starts cancelled"]
 fn regression_model_scope_opened_after_shutdown() {
     let scope = |end, tasks, inline: Option<InlineSpec>| ScopeSpec {
         policy: Policy::Cancel,
