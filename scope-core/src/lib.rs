@@ -34,7 +34,9 @@
 //!
 //! # Design
 //!
-//! One file per rule; no two files use each other's items.
+//! One file per rule, and no import circle between files: the files of
+//! `scope/` each add the methods of their rule to the scope's state, which
+//! `scope/inner.rs` holds.
 //!
 //! | file | the rule it owns |
 //! |---|---|

@@ -2,23 +2,8 @@
 //! reading a scope through its handle, and [`Scope::current`].
 //!
 //! A scope's private state and each rule that acts on it live in the files
-//! of this module, one rule each:
-//!
-//! | file | what it owns |
-//! |---|---|
-//! | `inner.rs` | `Inner` and `State`, the lock and its order, admitting a task and counting it out |
-//! | `spawn.rs` | a task's own token, its future (plain or guarded, grace), Tokio or `LocalSet` |
-//! | `local.rs` | the `spawn_local` forms, for `!Send` tasks |
-//! | `reserve.rs` | backpressure: reserving a `max_concurrency` slot, then spawning into it |
-//! | `task_future.rs` | the future a task and the body run in: the scope entered, panics caught, the end counted |
-//! | `failure.rs` | a task failed → `decide` → record and reason → the nearest error handler |
-//! | `handler.rs` | an error handler and its removal when it panics |
-//! | `cancel.rs` | failing and cancelling a scope and its nested ones, aborting, the grace period's one clock |
-//! | `nest.rs` | adopting a nested scope, leaving the parent, the parent lease |
-//! | `run.rs` | the run loop and what dropping it does |
-//! | `builder.rs` | [`ScopeBuilder`] and opening a scope |
-//! | `snapshot.rs` | a scope's state → [`ScopeSnapshot`](crate::ScopeSnapshot) |
-//! | `task_builder.rs` | [`TaskBuilder`] |
+//! of this module, one rule each: the crate's design table (in `lib.rs`)
+//! names them.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -309,7 +294,7 @@ impl Scope {
     ///
     /// Tokio cannot abort a blocking closure once it runs: cancellation
     /// cancels its token, which `task` should check, and the scope waits for
-    /// it (even when the scope's future is dropped, the enclosing scope does).
+    /// it (even when the scope's future is dropped, its parent does).
     /// If the scope was cancelled or has ended, `task` is never called and the
     /// handle yields `Cancelled`. It takes a
     /// [`max_concurrency`](ScopeBuilder::max_concurrency) slot as any task

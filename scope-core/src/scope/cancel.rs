@@ -192,7 +192,7 @@ impl Inner {
     ///
     /// Aborted tasks are dropped later, by Tokio. Until the last one is gone
     /// the scope holds a lease on its parent (`hold_parent`), so that an
-    /// enclosing scope whose task held this one does not end before them
+    /// parent whose task held this one does not end before them
     /// (bug B in docs/RELIABILITY.md). Each scope takes its own lease when its
     /// own future is dropped (this function, from its run loop's guard):
     /// a nested scope's future is dropped with the task or body that holds

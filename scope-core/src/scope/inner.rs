@@ -12,8 +12,9 @@
 //!   parent's.
 //! - `live` counts tasks whose future still exists, plus the leases nested
 //!   scopes hold on it (`nest.rs`); the scope's `run` ends when it is zero.
-//! - `accepting` goes false once, when the scope is cancelled, fails or ends;
-//!   a refused spawn never calls its closure.
+//! - `accepting` goes false once, when the scope is cancelled, fails, is shut
+//!   down, has its tasks aborted, or ends; a refused spawn never calls its
+//!   closure.
 //! - Chains of nested scopes can be deep (SPEC.md "depth"): nothing here
 //!   recurses along `parent` (see `count_out` and `Drop for Inner`).
 
@@ -56,7 +57,7 @@ pub(crate) struct Inner {
     /// aborted at once, and a task polled later stops before its future is
     /// polled. Written under the `State` lock.
     pub(super) aborted: AtomicBool,
-    /// The enclosing scope, for error handlers and the parent lease. Parents
+    /// The parent scope, for error handlers and the parent lease. Parents
     /// never point to children (only weakly, in `State::children`).
     pub(super) parent: Option<Arc<Inner>>,
     pub(super) handler: Option<Handler>,
