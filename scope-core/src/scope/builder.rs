@@ -83,7 +83,7 @@ impl ScopeBuilder {
         self
     }
 
-    /// Cancels the scope and fails it with [`Reason::TimedOut`] when `after`
+    /// Cancels the scope and fails it with [`Reason::TimedOut`](crate::Reason::TimedOut) when `after`
     /// elapses before the scope ends.
     ///
     /// # Examples
@@ -179,7 +179,7 @@ impl ScopeBuilder {
     ///
     /// Nothing else changes: every failure still counts in
     /// [`Scope::failure_count`], still goes to its error handler once, and
-    /// the failure that decided a scope's [`Reason`] stays in it.
+    /// the failure that decided a scope's [`Reason`](crate::Reason) stays in it.
     ///
     /// # Examples
     ///
@@ -305,7 +305,7 @@ impl ScopeBuilder {
     ///
     /// # Errors
     ///
-    /// See [`Reason`] for the causes.
+    /// See [`Reason`](crate::Reason) for the causes.
     ///
     /// # Panics
     ///
