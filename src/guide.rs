@@ -10,6 +10,7 @@
 //! - [Nesting](#nesting)
 //! - [Error handlers](#error-handlers)
 //! - [Limiting concurrency](#limiting-concurrency)
+//! - [Writing a server](#writing-a-server)
 //! - [Macros](#macros)
 //! - [Comparison with `JoinSet`, `TaskTracker` and moro](#comparison-with-joinset-tasktracker-and-moro)
 //!
@@ -438,6 +439,193 @@
 //! # }
 //! ```
 //!
+//! # Writing a server
+//!
+//! A server is one long-lived scope: an accept loop in the body spawns a task
+//! per connection, under [`Policy::Supervise`] so that one connection's
+//! failure is its own. The scope lives for hours; four things keep it sound.
+//! `examples/server.rs` is a complete one (`cargo run --example server`).
+//!
+//! **Backpressure: reserve, then accept.** With
+//! [`max_concurrency`](crate::ScopeBuilder::max_concurrency), [`Scope::reserve`]
+//! waits for a free slot and hands it over in a [`SpawnPermit`]; only then
+//! does the loop accept, and `permit.spawn` starts the connection in that
+//! slot. A client beyond the limit waits in the listener's backlog, not in
+//! the server's memory. `reserve` returns `None` once the scope stops
+//! accepting spawns, and `select!` on [`Scope::cancelled`] ends a pending
+//! `accept` at a shutdown:
+//!
+//! ```text
+//! while let Some(permit) = scope.reserve().await {
+//!     let (stream, _) = tokio::select! {
+//!         accepted = listener.accept() => accepted?,
+//!         () = scope.cancelled() => break,
+//!     };
+//!     permit.spawn(move |token| handle(stream, token));
+//! }
+//! ```
+//!
+//! **Graceful shutdown.** [`ScopeBuilder::shutdown_on`]`(tokio::signal::ctrl_c())`
+//! (or [`Scope::shutdown`], from anywhere) shuts the scope down: every
+//! connection's token is cancelled at once and the accept loop ends, but it
+//! is not a failure, and the scope ends `Ok` with the body's value. A
+//! handler watches its token *between* requests, lets the request in flight
+//! run to its end, says goodbye and returns; a handler still busy when the
+//! [grace period](crate::ScopeBuilder::grace) ends (a client that never reads
+//! its replies, so that a write never completes) is aborted.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use async_scope::{CancellationToken, Policy, Scope};
+//! use tokio::io::{duplex, AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+//! use tokio::sync::{mpsc, oneshot};
+//! use tokio::time::timeout;
+//!
+//! /// One connection: a line in, the line in capitals out, until EOF or shutdown.
+//! async fn handle(stream: DuplexStream, token: CancellationToken) -> std::io::Result<()> {
+//!     let (reader, mut writer) = tokio::io::split(stream);
+//!     let mut lines = BufReader::new(reader).lines();
+//!     loop {
+//!         let line = tokio::select! {
+//!             biased;
+//!             () = token.cancelled() => break, // between requests: stop here
+//!             line = lines.next_line() => line?, // cancel safe
+//!         };
+//!         let Some(line) = line else { return Ok(()) }; // the client left
+//!         // The request in flight runs to its end, shutdown or not.
+//!         writer.write_all(format!("{}\n", line.to_uppercase()).as_bytes()).await?;
+//!     }
+//!     writer.write_all(b"bye\n").await
+//! }
+//!
+//! /// A client: a connection handed to the server, and its lines.
+//! async fn connect(listener: &mpsc::Sender<DuplexStream>) -> (BufReader<DuplexStream>, Vec<u8>) {
+//!     let (client, server) = duplex(1024);
+//!     listener.send(server).await.unwrap();
+//!     (BufReader::new(client), Vec::new())
+//! }
+//!
+//! // In memory, for the example: connections arrive on a channel instead of
+//! // a `TcpListener`, and a oneshot stands in for `tokio::signal::ctrl_c()`.
+//! let (listener, mut incoming) = mpsc::channel::<DuplexStream>(8);
+//! let (ctrl_c, signalled) = oneshot::channel::<()>();
+//!
+//! let server = Scope::builder()
+//!     .name("server")
+//!     .policy(Policy::Supervise)
+//!     .max_concurrency(2)
+//!     .grace(Duration::from_secs(2))
+//!     .shutdown_on(signalled)
+//!     .run(|scope| async move {
+//!         let mut accepted = 0;
+//!         while let Some(permit) = scope.reserve().await {
+//!             let stream = tokio::select! {
+//!                 Some(stream) = incoming.recv() => stream,
+//!                 () = scope.cancelled() => break,
+//!             };
+//!             accepted += 1;
+//!             permit.spawn(move |token| handle(stream, token));
+//!         }
+//!         Ok::<_, std::io::Error>(accepted)
+//!     });
+//!
+//! let clients = async move {
+//!     let (mut first, mut line) = connect(&listener).await;
+//!     first.get_mut().write_all(b"hello\n").await?;
+//!     first.read_until(b'\n', &mut line).await?;
+//!     assert_eq!(line, b"HELLO\n");
+//!
+//!     // Two connections fill the two slots: the third is not accepted...
+//!     let (second, _) = connect(&listener).await;
+//!     let (mut third, mut line) = connect(&listener).await;
+//!     third.get_mut().write_all(b"are you there?\n").await?;
+//!     let waiting = timeout(Duration::from_secs(60), third.read_until(b'\n', &mut line)).await;
+//!     assert!(waiting.is_err());
+//!     // ...until one of them closes.
+//!     drop(second);
+//!     third.read_until(b'\n', &mut line).await?;
+//!     assert_eq!(line, b"ARE YOU THERE?\n");
+//!
+//!     // Ctrl-C: every connection says goodbye, and the server ends Ok.
+//!     ctrl_c.send(()).unwrap();
+//!     for client in [&mut first, &mut third] {
+//!         let mut bye = String::new();
+//!         client.read_line(&mut bye).await?;
+//!         assert_eq!(bye, "bye\n");
+//!     }
+//!     Ok::<_, std::io::Error>(())
+//! };
+//!
+//! let (accepted, clients) = tokio::join!(server, clients);
+//! clients.unwrap();
+//! assert_eq!(accepted.unwrap(), 3); // a shutdown is not a failure
+//! # }
+//! ```
+//!
+//! **Bounded failures.** A connection that fails (a malformed request, a
+//! reset) is a supervised failure: the other connections go on, it is
+//! counted, and it goes to the [error handler](#error-handlers), the place to
+//! log it or count it in metrics (with the default `tracing` feature the
+//! engine also emits a `task failed` warning event of its own). A scope
+//! keeps every failure by default, which a server cannot afford:
+//! [`ScopeBuilder::retain_failures`]`(n)` keeps the `n` most recent in
+//! [`Scope::errors`] and snapshots, while [`Scope::failure_count`] counts all
+//! of them and the handler still sees each once. Memory then stays flat
+//! however many connections fail (`tests/server_soak.rs` runs a million
+//! tasks, one in six failing, through such a scope).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use async_scope::{Policy, Scope, ScopeError};
+//!
+//! let logged = Arc::new(AtomicUsize::new(0));
+//! let log = logged.clone();
+//! Scope::builder()
+//!     .name("server")
+//!     .policy(Policy::Supervise)
+//!     .retain_failures(2)
+//!     .on_error(move |failure| {
+//!         eprintln!("connection {failure}"); // tracing::warn! in a server
+//!         log.fetch_add(1, Ordering::Relaxed);
+//!     })
+//!     .run(|scope| async move {
+//!         for connection in 0..10 {
+//!             scope.spawn(move |_| async move {
+//!                 if connection % 2 == 0 {
+//!                     return Err(format!("connection {connection}: malformed request"));
+//!                 }
+//!                 Ok(())
+//!             });
+//!         }
+//!         scope.wait_for_completion().await?;
+//!         assert_eq!(scope.failure_count(), 5); // every failure
+//!         assert_eq!(scope.errors().len(), 2); // the most recent ones
+//!         let tree = scope.snapshot().to_string();
+//!         assert!(tree.contains("2 failed"), "{tree}");
+//!         Ok::<_, ScopeError>(())
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(logged.load(Ordering::Relaxed), 5); // the handler saw each once
+//! # }
+//! ```
+//!
+//! **Looking at a live server.** [`Scope::snapshot`] is cheap enough to
+//! serve on demand: the example answers a `SNAPSHOT` command with its tree
+//! (the live connections with their age and spawn location, and the failures
+//! kept), and `STATS` with [`Scope::failure_count`] and the number of
+//! running tasks. With the `tracing` feature every scope and every task is a
+//! span, so a connection's log lines carry its scope and task. For
+//! tokio-console, build with `RUSTFLAGS="--cfg tokio_unstable"` and install
+//! `console-subscriber` in your program (`console_subscriber::init()`):
+//! the scope's tasks then appear named `scope/task`, with their spawn
+//! location.
+//!
 //! # Macros
 //!
 //! Two macros write the calls above for you; each expands to the engine calls
@@ -728,6 +916,14 @@
 //! [`Scope::current`]: crate::Scope::current
 //! [`Scope::wait_for_completion`]: crate::Scope::wait_for_completion
 //! [`ScopeBuilder::run`]: crate::ScopeBuilder::run
+//! [`Scope::shutdown`]: crate::Scope::shutdown
+//! [`Scope::cancelled`]: crate::Scope::cancelled
+//! [`Scope::reserve`]: crate::Scope::reserve
+//! [`Scope::snapshot`]: crate::Scope::snapshot
+//! [`Scope::failure_count`]: crate::Scope::failure_count
+//! [`SpawnPermit`]: crate::SpawnPermit
+//! [`ScopeBuilder::shutdown_on`]: crate::ScopeBuilder::shutdown_on
+//! [`ScopeBuilder::retain_failures`]: crate::ScopeBuilder::retain_failures
 //! [`ScopeBuilder::policy`]: crate::ScopeBuilder::policy
 //! [`ScopeBuilder::timeout`]: crate::ScopeBuilder::timeout
 //! [`ScopeBuilder::on_error`]: crate::ScopeBuilder::on_error

@@ -151,9 +151,7 @@ impl State {
     /// Drops the records of finished tasks, so that `tasks` stays within
     /// twice the number of live tasks.
     fn prune(&mut self) {
-        // A record without its abort handle yet is of a task being spawned.
-        self.tasks
-            .retain(|r| r.abort.as_ref().map_or(true, |t| !t.is_finished()));
+        self.tasks.retain(|r| !r.ended);
         let tasks = &self.tasks;
         self.names
             .retain(|(id, _)| tasks.binary_search_by_key(id, |r| r.id).is_ok());
@@ -208,6 +206,9 @@ pub(super) struct TaskRecord {
     /// The task failed (it is reported from its last poll, before Tokio
     /// marks it finished).
     pub(super) failed: bool,
+    /// The task was counted out (its future is gone): a snapshot leaves it
+    /// out, and the next prune drops the record.
+    pub(super) ended: bool,
 }
 
 /// How a task ended, as its scope counts it.
@@ -277,6 +278,7 @@ impl Inner {
             spawned,
             kind,
             failed: false,
+            ended: false,
         });
         if let Some(name) = name {
             state.names.push((id, name.clone()));
@@ -348,6 +350,10 @@ impl Inner {
             End::Done => state.done += 1,
             End::Cancelled => state.cancelled += 1,
             End::Failed => {}
+        }
+        // Found by binary search; ended records are few (pruned at 2× live).
+        if let Ok(at) = state.find(id) {
+            state.tasks[at].ended = true;
         }
         CountedOut {
             run_waker: self.count_out(state),

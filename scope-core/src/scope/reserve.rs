@@ -13,6 +13,7 @@ use super::spawn::TaskOptions;
 use super::Scope;
 use crate::error::BoxError;
 use crate::handle::{OptionalHandle, TaskHandle};
+use crate::ids::TaskName;
 use crate::limit::{Permit, Start};
 use crate::policy::TaskKind;
 
@@ -80,6 +81,7 @@ impl Scope {
         self.inner.accepts_spawns().then(|| SpawnPermit {
             scope: self.clone(),
             slot,
+            name: None,
         })
     }
 }
@@ -99,12 +101,43 @@ impl Scope {
 pub struct SpawnPermit {
     scope: Scope,
     slot: Option<Permit>,
+    name: Option<TaskName>,
 }
 
 impl SpawnPermit {
+    /// Names the task the permit will spawn, as
+    /// [`TaskBuilder::name`](crate::TaskBuilder::name) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .max_concurrency(8)
+    ///     .run(|scope| async move {
+    ///         let peer = "127.0.0.1:50312"; // from `accept()` in a server
+    ///         let permit = scope.reserve().await.expect("the scope accepts spawns");
+    ///         permit.name(format!("conn {peer}")).spawn(|_| async { Err::<(), _>("bad frame") });
+    ///         scope.wait_for_completion().await?;
+    ///         assert_eq!(scope.errors()[0].name(), Some("conn 127.0.0.1:50312"));
+    ///         Ok::<_, async_scope::ScopeError>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl Into<TaskName>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     #[track_caller]
     fn options(self, kind: TaskKind) -> (Scope, TaskOptions) {
-        let mut options = TaskOptions::new(kind, None);
+        let mut options = TaskOptions::new(kind, self.name);
         options.slot = self.slot;
         (self.scope, options)
     }
@@ -190,6 +223,7 @@ impl fmt::Debug for SpawnPermit {
         f.debug_struct("SpawnPermit")
             .field("scope", &self.scope.id())
             .field("slot", &self.slot.is_some())
+            .field("name", &self.name)
             .finish()
     }
 }

@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::inner::Inner;
@@ -36,10 +35,7 @@ impl Inner {
         let mut tasks: Vec<TaskSnapshot> = state
             .tasks
             .iter()
-            .filter(|record| {
-                let finished = record.abort.as_ref().is_some_and(AbortHandle::is_finished);
-                !finished && !record.failed
-            })
+            .filter(|record| !record.ended && !record.failed)
             .map(|record| {
                 if let Some(abort) = &record.abort {
                     runners.push((abort.id(), record.id));
