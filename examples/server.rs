@@ -133,7 +133,9 @@ pub(crate) async fn serve(
                 };
                 shared.accepted.fetch_add(1, Ordering::Relaxed);
                 let shared = shared.clone();
-                permit.spawn(move |token| connection(stream, peer, shared, token));
+                permit
+                    .name(format!("conn {peer}")) // in snapshots, tracing, tokio-console
+                    .spawn(move |token| connection(stream, peer, shared, token));
             }
             info!("stopped accepting; waiting for connections to finish");
             // The body is not one of the scope's tasks, so it may wait for them.
