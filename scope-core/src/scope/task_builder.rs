@@ -112,6 +112,101 @@ impl<'a> TaskBuilder<'a> {
         OptionalHandle::new(scope.inner.spawn(options, task))
     }
 
+    /// Runs a blocking closure on Tokio's blocking pool, as
+    /// [`Scope::spawn_blocking`] does, with this builder's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Scope};
+    ///
+    /// Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         scope.task().name("checksum").spawn_blocking(|_| Err::<u32, _>("disk read failed"));
+    ///         scope.wait_for_completion().await?;
+    ///         assert_eq!(scope.errors()[0].name(), Some("checksum"));
+    ///         Ok::<_, async_scope::ScopeError>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, T, E>(self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let (scope, options) = self.options(TaskKind::Normal);
+        scope.inner.spawn_blocking(options, task)
+    }
+
+    /// Runs a blocking closure as a critical task: as
+    /// [`spawn_blocking`](Self::spawn_blocking), and its failure fails the
+    /// scope as [`Scope::spawn_critical`]'s does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_scope::{Policy, Reason, Scope};
+    ///
+    /// let err = Scope::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .run(|scope| async move {
+    ///         scope.task().name("fsync").spawn_blocking_critical(|_| Err::<(), _>("disk full"));
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::CriticalTaskFailed(_)));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking_critical<F, T, E>(self, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let (scope, options) = self.options(TaskKind::Critical);
+        scope.inner.spawn_blocking(options, task)
+    }
+
+    /// Runs a blocking closure as an optional task: as
+    /// [`spawn_blocking`](Self::spawn_blocking), and its failure yields
+    /// `None` and never fails the scope, as [`Scope::spawn_optional`]'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope(|scope| async move {
+    ///     let thumbnail = scope.task().name("thumbnail").spawn_blocking_optional(|_| Err::<(), _>("bad image"));
+    ///     assert_eq!(thumbnail.await, None);
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking_optional<F, T, E>(self, task: F) -> OptionalHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let (scope, options) = self.options(TaskKind::Optional);
+        OptionalHandle::new(scope.inner.spawn_blocking(options, task))
+    }
+
     /// Spawns the task onto the current `LocalSet`, as [`Scope::spawn_local`].
     ///
     /// # Examples
