@@ -213,7 +213,9 @@ impl ScopeBuilder {
 
     /// Shuts the scope down, as [`Scope::shutdown`] does, when `signal`
     /// completes: `tokio::signal::ctrl_c()`, a channel, a timer. The scope
-    /// polls `signal` itself, and drops it when the scope ends.
+    /// polls `signal` itself, and drops it when the scope ends. Its output is
+    /// ignored: a `ctrl_c()` that fails to install its handler completes with
+    /// an `Err` at once, and shuts the scope down too.
     ///
     /// # Examples
     ///

@@ -330,7 +330,10 @@ impl Scope {
     ///
     /// Every task's own token is a child of it. Cancelling it by hand is
     /// [`cancel`](Self::cancel), noticed at once: later spawns are refused and
-    /// the scope fails with [`Reason::Cancelled`].
+    /// the scope fails with [`Reason::Cancelled`]; its tasks' tokens are
+    /// cancelled through the token tree at once, and its nested scopes when
+    /// the scope's run loop runs next (it is woken by the cancellation).
+    /// [`cancel`](Self::cancel) reaches nested scopes before it returns.
     ///
     /// # Examples
     ///
