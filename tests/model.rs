@@ -36,7 +36,7 @@
 //! cancelled token does not turn that into `Cancelled`); a later `cancel()`
 //! or an ancestor's failure names `Cancelled`. A scope opened inside a scope
 //! that was shut down is shut down too (SPEC.md); the engine once started it
-//! cancelled instead (the adopt bug, fixed: [`ENGINE_BUG_SHUTDOWN_ADOPT`]).
+//! cancelled instead (the adopt bug, fixed).
 //!
 //! The real engine then runs the same scenario on a current-thread runtime
 //! with paused time. Every task's future is wrapped in a [`Probe`] that counts
@@ -78,9 +78,7 @@
 //! bad-input cases of guarantee 4, which end with bug F's regression test.
 //! Bugs A to D and F are fixed and their tests run by default. So is the
 //! adopt bug (a scope opened in a scope that was shut down started
-//! cancelled), whose two regression tests run too;
-//! `ENGINE_BUG_SHUTDOWN_ADOPT` is `false`, so the property test skips no
-//! scenario for it (the flag stays to re-skip them if it ever came back).
+//! cancelled), whose two regression tests run too.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -111,14 +109,6 @@ const WATCHDOG: u64 = 10_000_000_000;
 const SCHEDULES: u64 = 16;
 /// Default number of generated cases (`PROPTEST_CASES` overrides).
 const DEFAULT_CASES: u32 = 2000;
-/// Engine bug (fixed on main in `31a2aa7`, not in this branch's engine): a scope opened inside a scope that was
-/// shut down (a task's closure called in the grace period, or a body that
-/// opens one after the shutdown) starts failed with `Reason::Cancelled`
-/// (`ScopeBuilder::run` → `adopt`), where SPEC.md says nested scopes are shut
-/// down too and end `Ok`. While `true`, the model skips the scenarios that
-/// open such a scope (counted as `skipped_known_bug`); the model itself
-/// predicts SPEC.md's reading. See `regression_scope_opened_after_shutdown_is_shut_down`.
-const ENGINE_BUG_SHUTDOWN_ADOPT: bool = false;
 
 // ============================================================================
 // Scenarios
@@ -660,10 +650,6 @@ struct Model<'f> {
     handlers: Vec<MHandler>,
     /// How many scopes were shut down.
     shutdowns: usize,
-    /// A known engine bug this scenario would expose ([`ENGINE_BUG_SHUTDOWN_ADOPT`]).
-    known_bug: Option<String>,
-    /// Whether to reject scenarios that expose a known engine bug.
-    skip_known_bugs: bool,
 }
 
 fn outcome_result(o: Outcome) -> TRes {
@@ -675,7 +661,7 @@ fn outcome_result(o: Outcome) -> TRes {
 }
 
 impl<'f> Model<'f> {
-    fn new(flat: &'f Flat, seed: u64, skip_known_bugs: bool) -> Self {
+    fn new(flat: &'f Flat, seed: u64) -> Self {
         Model {
             flat,
             now: 0,
@@ -734,19 +720,14 @@ impl<'f> Model<'f> {
                 })
                 .collect(),
             shutdowns: 0,
-            known_bug: None,
-            skip_known_bugs,
         }
     }
 
     /// Predicts the scenario, or says it is timing-dependent.
-    /// With `skip_known_bugs`, also rejects the scenarios that expose a
-    /// known engine bug (the property test); a named regression scenario
-    /// gets the model's (SPEC.md's) prediction whatever the flags say.
-    fn predict(flat: &Flat, skip_known_bugs: bool) -> Result<Prediction, Ambiguous> {
-        let first = Model::new(flat, 0, skip_known_bugs).simulate()?;
+    fn predict(flat: &Flat) -> Result<Prediction, Ambiguous> {
+        let first = Model::new(flat, 0).simulate()?;
         for seed in 1..SCHEDULES {
-            let other = Model::new(flat, seed, skip_known_bugs).simulate()?;
+            let other = Model::new(flat, seed).simulate()?;
             if other != first {
                 return Err(Ambiguous(format!(
                     "the outcome depends on the order of same-instant events (schedule {seed})"
@@ -792,9 +773,6 @@ impl<'f> Model<'f> {
                 scope.started.is_none() || scope.fate != Fate::NotStarted,
                 "model bug: scope s{s} never finished"
             );
-        }
-        if let Some(why) = self.known_bug.take() {
-            return Err(Ambiguous(format!("known engine bug: {why}")));
         }
         for (h, handler) in self.handlers.iter().enumerate() {
             if let Some((at, _)) = handler.panicked_on {
@@ -1012,12 +990,6 @@ impl<'f> Model<'f> {
             if p.token && p.reason.is_none() && p.shut_down {
                 // Opened in a scope that was shut down (and has not failed):
                 // SPEC.md "Nested scopes are shut down too, and end `Ok`".
-                if self.skip_known_bugs {
-                    self.known_bug = Some(format!(
-                        "s{s} opened at {} in s{parent}, which was shut down",
-                        self.now
-                    ));
-                }
                 self.stop(s, Stop::Shutdown);
             } else if p.token {
                 // Born cancelled: its token is a child of a cancelled one.
@@ -2299,7 +2271,7 @@ fn strict_from_env() -> bool {
 /// Runs one named scenario and panics with the differences, if any.
 fn assert_model(spec: &ScopeSpec) {
     let flat = Flat::new(spec);
-    let want = match Model::predict(&flat, false) {
+    let want = match Model::predict(&flat) {
         Ok(p) => p,
         Err(Ambiguous(why)) => panic!("the scenario is timing-dependent: {why}"),
     };
@@ -2476,7 +2448,6 @@ struct Stats {
     skipped_ties: usize,
     skipped_order: usize,
     skipped_handler: usize,
-    skipped_known_bug: usize,
     /// Cases run whose scenario calls `shutdown()` somewhere (body or task).
     with_shutdown_call: usize,
     /// Cases run in which a shutdown reached at least one scope.
@@ -2563,13 +2534,11 @@ impl Stats {
 /// Predicts and runs one scenario; `Ok(false)` when it is timing-dependent.
 fn check_counted(spec: &ScopeSpec, strict: bool, stats: &Mutex<Stats>) -> Result<bool, String> {
     let flat = Flat::new(spec);
-    let want = match Model::predict(&flat, ENGINE_BUG_SHUTDOWN_ADOPT) {
+    let want = match Model::predict(&flat) {
         Ok(p) => p,
         Err(Ambiguous(why)) => {
             let mut stats = stats.lock().unwrap();
-            if why.contains("known engine bug") {
-                stats.skipped_known_bug += 1;
-            } else if why.contains("timers") {
+            if why.contains("timers") {
                 stats.skipped_ties += 1;
             } else if why.contains("handler") {
                 stats.skipped_handler += 1;
@@ -2809,10 +2778,8 @@ fn regression_model_nested_scope_without_grace() {
 /// nested scope's `Err(Cancelled)` is a real error to whoever awaits it: a
 /// task that returns it (`?`, `#[scoped]`) is a failure, and under policy
 /// Cancel it fails the scope that was only shut down (second half below).
-/// Fix suggestion: `adopt` could tell a parent that failed (start cancelled)
-/// from one that was only shut down (start shut down: `shutdown()` instead of
-/// `fail(Cancelled)`). While it is open the property test skips these
-/// scenarios (`ENGINE_BUG_SHUTDOWN_ADOPT`).
+/// Fixed: `adopt` tells a parent that failed (start cancelled) from one that
+/// was only shut down (start shut down).
 #[test]
 fn regression_scope_opened_after_shutdown_is_shut_down() {
     paused(async {
