@@ -45,6 +45,15 @@ async fn run(urls: Vec<u32>, eager: bool) -> Result<u32, BoxError> {
                 handles.push(h);
             }
         }
+        for _ in 0..1 {
+            // a nested `scope!` keeps its own spawns
+            let inner = scope! {
+                let h = spawn { Ok(5) };
+                Ok(h.await?)
+            };
+            let h = spawn { Ok(inner?) };
+            handles.push(h);
+        }
         let mut sum = 0;
         for h in handles {
             sum += h.await?;
@@ -56,5 +65,5 @@ async fn run(urls: Vec<u32>, eager: bool) -> Result<u32, BoxError> {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    assert_eq!(rt.block_on(run(vec![10, 20], true)).unwrap(), 10 + 20 + 2 + 4);
+    assert_eq!(rt.block_on(run(vec![10, 20], true)).unwrap(), 10 + 20 + 2 + 4 + 5);
 }

@@ -10,7 +10,7 @@
 //! replaced by an expression that fits anywhere. Nested `scope!` bodies are
 //! never marked: their spawns are that macro's.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 
 use super::expand;
@@ -151,8 +151,44 @@ impl Walk<'_> {
                     self.expr(expr, ctx);
                 }
             }
-            syn::Stmt::Macro(_) | syn::Stmt::Item(_) => {}
+            syn::Stmt::Item(item) => {
+                let tokens = self.item(quote::ToTokens::to_token_stream(item));
+                *item = syn::Item::Verbatim(tokens);
+            }
+            syn::Stmt::Macro(_) => {}
         }
+    }
+
+    /// Reports every spawn inside an item (a `fn`, an `impl`) of the body,
+    /// where `scope` is not in scope, and returns the item with each marker
+    /// replaced by an expression of any type.
+    fn item(&mut self, tokens: TokenStream) -> TokenStream {
+        let mut out = TokenStream::new();
+        let mut skip = 0;
+        for tree in tokens {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            match tree {
+                TokenTree::Ident(ident) if ident == MARKER => {
+                    self.errors.error(
+                        ident.span(),
+                        "`spawn` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `scope` is not in scope there; pass the scope in and call `scope.spawn(..)`",
+                    );
+                    out.extend(quote_spanned!(ident.span()=> ::core::unreachable!()));
+                    // the marker's `!` and its group
+                    skip = 2;
+                }
+                TokenTree::Group(group) => {
+                    let mut new = Group::new(group.delimiter(), self.item(group.stream()));
+                    new.set_span(group.span());
+                    out.extend([TokenTree::Group(new)]);
+                }
+                other => out.extend([other]),
+            }
+        }
+        out
     }
 
     /// Walks an expression in which a marker may stand as a whole only where
