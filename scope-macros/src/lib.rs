@@ -210,7 +210,7 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   statement is read as options when it starts with one of those keys
 ///   followed by `=` (or with a likely misspelling of one followed by `=` and
 ///   a literal, to report it).
-/// - **Tasks**: a top-level statement `spawn {..}`, `spawn critical {..}` or
+/// - **Tasks**: a statement `spawn {..}`, `spawn critical {..}` or
 ///   `spawn optional {..}` starts a task running the block as an
 ///   `async move` block: `Scope::spawn`, `spawn_critical` or
 ///   `spawn_optional`. `let h = spawn ..;` (with any pattern, and a type if
@@ -218,10 +218,18 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   `CancellationToken` it receives) after its kind: `spawn |signal| {..}`,
 ///   `spawn critical |signal| {..}`. A spawn needs no `;` after its block,
 ///   and may carry outer attributes (`#[cfg(..)]`).
-///   `spawn` is a keyword only at the top level of the macro and when a
-///   block, a word (other than `as`), `|` or `;` follows it: `spawn(x)`,
-///   `spawn!(..)` and `spawn as u8` are ordinary Rust. Inside nested blocks,
-///   call `scope.spawn(..)` yourself (the macro says so if you forget).
+///   Spawns may stand at the top level or anywhere in the body's own control
+///   flow: in the blocks of `for`, `while`, `loop`, `if`/`else`, plain
+///   blocks, and as a `match` arm (`Some(u) => spawn { fetch(u).await },`),
+///   at any depth; `for u in urls.clone() { let h = spawn { fetch(u).await };
+///   handles.push(h); }` starts one task per turn. Inside a closure or an
+///   `async` block (a task's block is one), a spawn is a compile error: call
+///   `scope.spawn(..)` there. The spawns of a nested `scope!` are its own,
+///   and the macro never looks inside other macros' input.
+///   At the top level, `spawn` is a keyword when a block, a word (other than
+///   `as`), `|` or `;` follows it; below it, when words, an optional signal
+///   and a block follow it. `spawn(x)`, `spawn!(..)`, `x.spawn(..)`,
+///   `tokio::spawn(..)` and `spawn as u8` are ordinary Rust.
 /// - **`scope`** names the scope (a `Scope`) in the body and in each task; a
 ///   task that names it gets its own clone.
 /// - **The body** is an `async move` block whose error type is fixed to
@@ -303,7 +311,9 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Each of these is a compile error pointing at the offending tokens: an
 /// unknown task kind (`spawn critcal`, with a suggestion), two kinds on one
 /// task, `spawn` without a block or with an expression instead of a block,
-/// `spawn async {..}`, empty signal bars, tokens after a spawn's block, an
+/// `spawn async {..}`, empty signal bars, tokens after a spawn's block, a
+/// spawn inside a closure or an `async` block, a spawn used as a value
+/// (`f(spawn {..})`), an
 /// unknown, duplicate or bad option, and an empty `scope!`. Errors that rustc
 /// finds inside a task (a value that is not `Send` held across an `.await`,
 /// a block that does not return a `Result`) point at the task's block.

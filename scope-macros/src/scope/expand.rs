@@ -169,8 +169,16 @@ fn rust_stmt(stmt: &syn::Stmt) -> TokenStream {
     tokens
 }
 
-/// Expands one spawn into `[let pat =] scope.spawn_kind(move |signal| async move { .. });`.
-fn spawn_stmt(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStream {
+/// Returns a spawn's attributes, binding and call.
+fn spawn_parts<'a>(
+    spawn: &'a ValidSpawn,
+    scope: &Ident,
+    krate: &syn::Path,
+) -> (
+    &'a [syn::Attribute],
+    Option<&'a super::parse::Binding>,
+    TokenStream,
+) {
     let ValidSpawn {
         attrs,
         binding,
@@ -206,6 +214,18 @@ fn spawn_stmt(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStre
         task
     };
     let call = quote!(#scope.#method(#task));
+    (attrs, binding.as_ref(), call)
+}
+
+/// Expands one spawn into its call, `scope.spawn_kind(move |signal| async move { .. })`,
+/// without its attributes or binding.
+pub(crate) fn spawn_call(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStream {
+    spawn_parts(spawn, scope, krate).2
+}
+
+/// Expands one spawn into `[let pat =] scope.spawn_kind(move |signal| async move { .. });`.
+fn spawn_stmt(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStream {
+    let (attrs, binding, call) = spawn_parts(spawn, scope, krate);
     if let Some(binding) = binding {
         let pat = &binding.pat;
         let ty = binding.ty.as_ref().map(|ty| quote!(: #ty));

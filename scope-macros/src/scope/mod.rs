@@ -1,6 +1,7 @@
 //! `scope!`: parse → validate → expand, with a recovery expansion on error.
 
 mod expand;
+mod nested;
 mod parse;
 mod validate;
 
@@ -22,7 +23,8 @@ pub(crate) fn scope(tokens: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let expansion = match parse::input(tokens) {
         Ok(input) => {
-            let valid = validate::scope(input, true, &mut errors);
+            let mut valid = validate::scope(input, true, &mut errors);
+            nested::expand_nested(&mut valid, &mut errors);
             if valid.stmts.is_empty() && valid.tail.is_none() {
                 placeholder(&valid)
             } else {
@@ -31,7 +33,8 @@ pub(crate) fn scope(tokens: TokenStream) -> TokenStream {
         }
         Err((err, partial)) => {
             errors.push(err);
-            let valid = validate::scope(partial, false, &mut errors);
+            let mut valid = validate::scope(partial, false, &mut errors);
+            nested::expand_nested(&mut valid, &mut errors);
             placeholder(&valid)
         }
     };

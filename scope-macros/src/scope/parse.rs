@@ -28,7 +28,7 @@
 //! with an error, and the statements parsed so far go to the recovery
 //! expansion.
 
-use proc_macro2::{Delimiter, Ident, Spacing, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::discouraged::Speculative;
 use syn::parse::{ParseStream, Parser};
@@ -105,6 +105,7 @@ pub(crate) fn input(tokens: TokenStream) -> Result<ScopeInput, (syn::Error, Scop
             Err(err) => return Err((err, parsed)),
         }
     }
+    let body = mark_nested(body, true).0;
     let stmts = &mut parsed.stmts;
     let parser = |input: ParseStream<'_>| {
         while !input.is_empty() {
@@ -205,6 +206,134 @@ fn binding(input: ParseStream<'_>) -> syn::Result<Binding> {
     };
     input.parse::<Token![=]>()?;
     Ok(Binding { pat, ty })
+}
+
+/// The name of the marker macro that stands for a spawn written below the
+/// body's top level, until [`super::nested`] expands it.
+pub(crate) const MARKER: &str = "__async_scope_nested_spawn";
+
+/// Wraps every spawn written below the top level (inside any group but a
+/// macro's) in a marker macro call, `__async_scope_nested_spawn!(spawn ..)`,
+/// so that the statements around it parse as Rust. A spawn there is `spawn`
+/// (not after `.`, `::` or `fn`), words, an optional signal, then a block.
+/// Also returns whether anything was marked; groups with nothing marked in
+/// them are kept as they were, with their spans.
+pub(crate) fn mark_nested(tokens: TokenStream, top: bool) -> (TokenStream, bool) {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out: Vec<TokenTree> = Vec::with_capacity(trees.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < trees.len() {
+        match &trees[i] {
+            TokenTree::Group(group) => {
+                let is_macro =
+                    matches!(out.last(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                out.push(if is_macro {
+                    trees[i].clone()
+                } else {
+                    mark_group(group, &mut changed)
+                });
+                i += 1;
+            }
+            TokenTree::Ident(ident) if !top && ident == "spawn" => {
+                let after_path = match out.last() {
+                    Some(TokenTree::Punct(p)) => matches!(p.as_char(), '.' | ':'),
+                    Some(TokenTree::Ident(prev)) => prev == "fn",
+                    _ => false,
+                };
+                match (!after_path).then(|| spawn_end(&trees, i + 1)).flatten() {
+                    Some(end) => {
+                        changed = true;
+                        let inner: TokenStream = trees[i..=end]
+                            .iter()
+                            .map(|tree| match tree {
+                                TokenTree::Group(group) => mark_group(group, &mut changed),
+                                other => other.clone(),
+                            })
+                            .collect();
+                        let marker = Ident::new(MARKER, ident.span());
+                        let mut bang = Punct::new('!', Spacing::Alone);
+                        bang.set_span(ident.span());
+                        let mut args = Group::new(Delimiter::Parenthesis, inner);
+                        args.set_span(ident.span());
+                        out.push(TokenTree::Ident(marker));
+                        out.push(TokenTree::Punct(bang));
+                        out.push(TokenTree::Group(args));
+                        i = end + 1;
+                    }
+                    None => {
+                        out.push(trees[i].clone());
+                        i += 1;
+                    }
+                }
+            }
+            other => {
+                out.push(other.clone());
+                i += 1;
+            }
+        }
+    }
+    (out.into_iter().collect(), changed)
+}
+
+/// Marks the spawns inside `group`; keeps it as it was when there are none.
+fn mark_group(group: &Group, changed: &mut bool) -> TokenTree {
+    let (stream, inner_changed) = mark_nested(group.stream(), false);
+    if !inner_changed {
+        return TokenTree::Group(group.clone());
+    }
+    *changed = true;
+    let mut new = Group::new(group.delimiter(), stream);
+    new.set_span(group.span());
+    TokenTree::Group(new)
+}
+
+/// Returns the index of the block that ends a spawn whose words start at
+/// `start`: identifiers (not `as`), an optional `|..|` or `||`, then a block.
+fn spawn_end(trees: &[TokenTree], start: usize) -> Option<usize> {
+    let mut i = start;
+    while let Some(TokenTree::Ident(word)) = trees.get(i) {
+        if word == "as" {
+            return None;
+        }
+        i += 1;
+    }
+    if let Some(TokenTree::Punct(p)) = trees.get(i) {
+        if p.as_char() != '|' {
+            return None;
+        }
+        let joint_pair = p.spacing() == Spacing::Joint
+            && matches!(trees.get(i + 1), Some(TokenTree::Punct(q)) if q.as_char() == '|');
+        i += 1;
+        if !joint_pair {
+            while !matches!(trees.get(i), Some(TokenTree::Punct(q)) if q.as_char() == '|') {
+                if trees.get(i).is_none()
+                    || matches!(trees.get(i), Some(TokenTree::Punct(q)) if q.as_char() == ';')
+                {
+                    return None;
+                }
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    match trees.get(i) {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => Some(i),
+        _ => None,
+    }
+}
+
+/// Parses the tokens of a marker (`spawn kind* [signal] { .. }`) as a spawn
+/// without a binding.
+pub(crate) fn marked_spawn(tokens: TokenStream) -> syn::Result<SpawnStmt> {
+    let parser = |input: ParseStream<'_>| {
+        let spawn = spawn_rest(input, Vec::new(), None)?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the spawn's block"));
+        }
+        Ok(spawn)
+    };
+    parser.parse2(tokens)
 }
 
 /// Parses a spawn from its `spawn` keyword on.
@@ -327,54 +456,8 @@ fn stmt(input: ParseStream<'_>) -> syn::Result<syn::Stmt> {
             input.advance_to(&tail);
             Ok(syn::Stmt::Expr(expr, None))
         }
-        _ => Err(match nested_spawn(input) {
-            Some(span) => syn::Error::new(
-                span,
-                "`spawn { .. }` is a statement of `scope!` only at its top level; in a nested block, call `scope.spawn(move |_| async move { .. })`",
-            ),
-            None => err,
-        }),
+        _ => Err(err),
     }
-}
-
-/// Returns the span of a spawn written inside a block of the statement that
-/// starts `input` (which is then not valid Rust): `spawn` followed by a
-/// block, or by a kind and a block or `|`. The statement ends at its `;` or
-/// where a top-level `spawn` or `let` starts the next one.
-fn nested_spawn(input: ParseStream<'_>) -> Option<Span> {
-    let trees: Vec<TokenTree> = input.cursor().token_stream().into_iter().collect();
-    let end = trees
-        .iter()
-        .enumerate()
-        .position(|(i, tree)| match tree {
-            TokenTree::Punct(punct) => punct.as_char() == ';',
-            TokenTree::Ident(ident) => i > 0 && (ident == "spawn" || ident == "let"),
-            _ => false,
-        })
-        .unwrap_or(trees.len());
-    trees[..end].iter().find_map(|tree| match tree {
-        TokenTree::Group(group) => spawn_in(group.stream()),
-        _ => None,
-    })
-}
-
-/// Returns the span of the first spawn in `tokens`, at any depth.
-fn spawn_in(tokens: TokenStream) -> Option<Span> {
-    let trees: Vec<TokenTree> = tokens.into_iter().collect();
-    let is_block = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace);
-    let is_bar =
-        |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '|');
-    trees.iter().enumerate().find_map(|(i, tree)| match tree {
-        TokenTree::Ident(ident) if ident == "spawn" => {
-            let next = trees.get(i + 1);
-            let after = trees.get(i + 2);
-            let kind =
-                matches!(next, Some(TokenTree::Ident(k)) if k == "critical" || k == "optional");
-            (is_block(next) || (kind && (is_block(after) || is_bar(after)))).then(|| ident.span())
-        }
-        TokenTree::Group(group) => spawn_in(group.stream()),
-        _ => None,
-    })
 }
 
 #[cfg(test)]
@@ -497,14 +580,40 @@ mod tests {
         assert!(err(quote!(spawn | s | critical {})).contains("the kind comes before the signal"));
         assert!(err(quote!(let x = 1; x y)).contains("expected semicolon"));
         assert!(err(quote!(policy = "cancel" spawn {};)).contains("expected `,` or `;`"));
+    }
+
+    #[test]
+    fn marks_spawns_below_the_top_level() {
         for nested in [
             quote!(if true { spawn { Ok(()) } } Ok(())),
             quote!(if true { spawn critical { Ok(()) } } Ok(())),
-            quote!(for i in 0..3 { spawn { Ok(i) }; }),
+            quote!(for i in 0..3 {
+                let h = spawn | s | { Ok(i) };
+            }),
             quote!(let x = async { spawn optional |s| {} };),
+            quote!(match x {
+                1 => spawn || {},
+                _ => {}
+            }),
         ] {
-            assert!(err(nested).contains("only at its top level"));
+            let input = parse(nested).unwrap_or_else(|e| panic!("{e}"));
+            assert!(spawns(&input).is_empty());
+            let all: TokenStream = input
+                .stmts
+                .iter()
+                .map(|s| match s {
+                    BodyStmt::Rust(s) => quote::ToTokens::to_token_stream(s),
+                    BodyStmt::Spawn(_) => TokenStream::new(),
+                })
+                .collect();
+            assert!(all.to_string().contains(MARKER), "{all}");
         }
+        // names, methods, paths and macros are not marked
+        let (tokens, changed) = mark_nested(
+            quote!({ spawn(x); x.spawn {}; tokio::spawn(f); let s = spawn as u8; m! { spawn {} } }),
+            true,
+        );
+        assert!(!changed, "{tokens}");
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub(crate) fn scope(input: ScopeInput, complete: bool, errors: &mut Errors) -> V
 }
 
 /// Validates one spawn.
-fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
+pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
     let SpawnStmt {
         attrs,
         binding,
