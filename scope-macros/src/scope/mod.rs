@@ -1,6 +1,7 @@
 //! `scope!`: parse → validate → expand, with a recovery expansion on error.
 
 mod expand;
+mod mark;
 mod nested;
 mod parse;
 mod validate;

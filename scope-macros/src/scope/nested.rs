@@ -2,7 +2,7 @@
 //! `loop`, `if`/`else`, `match` arms and plain blocks, at any depth.
 //!
 //! The parser wraps each of them in a marker macro call (see
-//! [`super::parse::mark_nested`]) so that the statements around them parse
+//! [`super::mark::mark_nested`]) so that the statements around them parse
 //! as Rust. This walk replaces every marker in statement position of the
 //! body's own control flow by the expansion of its spawn, exactly as a
 //! top-level one; a marker inside a closure, an `async` block (a task's block
@@ -14,7 +14,8 @@ use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 
 use super::expand;
-use super::parse::{self, MARKER};
+use super::mark::MARKER;
+use super::parse;
 use super::validate::{self, ValidScope, ValidStmt};
 use crate::diagnostics::Errors;
 
