@@ -49,7 +49,7 @@ pub(crate) type Panic = Box<dyn std::any::Any + Send>;
 /// engine's bookkeeping around it is never left half done; the caller
 /// [`resume`]s the panic once that bookkeeping is complete.
 pub(crate) fn shielded(report: impl FnOnce()) -> Option<Panic> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(report)).err()
+    shielded_with(report).err()
 }
 
 /// [`shielded`], for an event that returns something (a span).

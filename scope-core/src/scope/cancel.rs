@@ -9,7 +9,7 @@
 //!   at `cancelled_at + grace`, and each task checks the same instant on every
 //!   poll (`grace_deadline`). Nested scopes are failed with `Cancelled` at
 //!   once, not when their run loops are next polled.
-//! - `shutdown`: the same, except that no reason is named: the scope (and
+//! - `stop(Stop::Shutdown)` (`Scope::shutdown`): the same, except that no reason is named: the scope (and
 //!   every nested scope, shut down too) ends `Ok` unless something else
 //!   fails it.
 //! - `abort_tasks`: Tokio's abort for every task, under the lock.
@@ -56,15 +56,8 @@ impl Inner {
         self.stop_locked(state, Stop::Fail(reason));
     }
 
-    /// Shuts the scope down (SPEC.md `Scope::shutdown`): its signal, its
-    /// tasks' tokens and its nested scopes are cancelled and its tasks aborted
-    /// after the grace period, as by a cancel, but the scope does not fail.
-    pub(super) fn shutdown(&self) {
-        self.stop_locked(self.lock(), Stop::Shutdown);
-    }
-
     /// The scope's signal was found cancelled (by the run loop, or by a
-    /// spawn): by `fail` or `shutdown`, which did the rest, or by hand
+    /// spawn): by `fail` or a shutdown, which did the rest, or by hand
     /// through `Scope::signal`, which is a cancel.
     pub(super) fn signal_cancelled(&self) {
         let state = self.lock();
@@ -73,7 +66,8 @@ impl Inner {
         }
     }
 
-    /// Stops the scope as `stop` says (`fail` or `shutdown`).
+    /// Stops the scope as `stop` says: fails it, or shuts it down (SPEC.md
+    /// `Scope::shutdown`: cancelled as by a cancel, but it does not fail).
     pub(super) fn stop(&self, stop: Stop) {
         self.stop_locked(self.lock(), stop);
     }
@@ -289,7 +283,7 @@ impl Scope {
     /// # }
     /// ```
     pub fn shutdown(&self) {
-        self.inner.shutdown();
+        self.inner.stop(Stop::Shutdown);
     }
 
     /// Completes once the scope's signal is cancelled: by a cancel, a

@@ -26,7 +26,7 @@ impl Inner {
     ///
     /// Returns how the nested scope must start stopped if this scope was
     /// already: cancelled (or failed, or aborted), or shut down. Checked
-    /// under the lock `fail`, `shutdown` and `abort_tree` take the list
+    /// under the lock `stop` and `abort_tree` take the list
     /// under, so a nested scope is either in the list they walk or sees the
     /// stop here.
     pub(super) fn adopt(&self, child: &Arc<Inner>) -> Option<Stop> {

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Sleep};
 
+use super::cancel::Stop;
 use super::inner::Inner;
 use super::task_future::Entered;
 use super::Scope;
@@ -95,7 +96,7 @@ where
         if let Some(signal) = shutdown_on.as_mut() {
             if signal.as_mut().poll(cx).is_ready() {
                 shutdown_on = None;
-                inner.shutdown();
+                inner.stop(Stop::Shutdown);
                 continue;
             }
         }

@@ -68,16 +68,8 @@ struct Prepared {
     graced: Option<Arc<GracedSignal>>,
     /// A slot reserved for the task (`Scope::reserve`).
     slot: Option<Permit>,
-}
-
-impl Prepared {
-    /// How the task's handle cancels it.
-    fn own_signal(&self) -> OwnSignal {
-        match &self.graced {
-            Some(graced) => OwnSignal::Graced(graced.clone()),
-            None => OwnSignal::Abort(self.token.clone()),
-        }
-    }
+    /// How the task's handle cancels it: the same token again.
+    own: OwnSignal,
 }
 
 /// A task's output as the engine sees it: `Ok(value)` or a failure.
@@ -91,6 +83,33 @@ impl<T, E: Into<BoxError>> TaskOutput for Result<T, E> {
     fn into_task(self) -> Result<T, TaskError> {
         self.map_err(|error| TaskError::Failed(Arc::from(error.into())))
     }
+}
+
+/// The body of `Inner::spawn` and `Inner::spawn_local`, which differ only in
+/// their bounds (`Send` or not) and spawner: admit the task, then launch its
+/// plain or guarded future. A macro, as the two futures' types are opaque
+/// and cannot be named in one generic helper's bounds.
+macro_rules! spawn_task {
+    ($inner:expr, $options:expr, $task:expr, $spawner:expr) => {{
+        let Prepared {
+            meta,
+            token,
+            graced,
+            slot,
+            own,
+        } = match $inner.prepare($options) {
+            Ok(prepared) => prepared,
+            Err(id) => return TaskHandle::refused(id),
+        };
+        let id = meta.id;
+        let join = if $inner.slots.is_none() && graced.is_none() {
+            $inner.launch(meta, plain($task, token), $spawner)
+        } else {
+            let fut = $inner.guarded(id, token, graced, slot, $task);
+            $inner.launch(meta, fut, $spawner)
+        };
+        TaskHandle::spawned(id, join, own)
+    }};
 }
 
 impl Inner {
@@ -109,6 +128,10 @@ impl Inner {
             return Err(TaskId::next());
         };
         let graced = (!self.grace.is_zero()).then(|| Arc::new(GracedSignal::new(token.clone())));
+        let own = match &graced {
+            Some(graced) => OwnSignal::Graced(graced.clone()),
+            None => OwnSignal::Abort(token.clone()),
+        };
         let meta = TaskMeta {
             id,
             kind: options.kind,
@@ -120,6 +143,7 @@ impl Inner {
             token,
             graced,
             slot: options.slot.take(),
+            own,
         })
     }
 
@@ -267,26 +291,7 @@ impl Inner {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        let prepared = match self.prepare(options) {
-            Ok(prepared) => prepared,
-            Err(id) => return TaskHandle::refused(id),
-        };
-        let own = prepared.own_signal();
-        let Prepared {
-            meta,
-            token,
-            graced,
-            slot,
-        } = prepared;
-        let id = meta.id;
-        let spawner = OnRuntime(&self.runtime);
-        let join = if self.slots.is_none() && graced.is_none() {
-            self.launch(meta, plain(task, token), spawner)
-        } else {
-            let fut = self.guarded(id, token, graced, slot, task);
-            self.launch(meta, fut, spawner)
-        };
-        TaskHandle::spawned(id, join, own)
+        spawn_task!(self, options, task, OnRuntime(&self.runtime))
     }
 
     /// Spawns a blocking closure onto the runtime's blocking pool, as a task
@@ -303,14 +308,16 @@ impl Inner {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        let prepared = match self.prepare(options) {
+        let Prepared {
+            meta,
+            token,
+            slot,
+            own,
+            ..
+        } = match self.prepare(options) {
             Ok(prepared) => prepared,
             Err(id) => return TaskHandle::refused(id),
         };
-        let own = prepared.own_signal();
-        let Prepared {
-            meta, token, slot, ..
-        } = prepared;
         let id = meta.id;
         let spawner = OnBlockingPool(&self.runtime);
         let join = if self.slots.is_none() {
@@ -341,25 +348,7 @@ impl Inner {
         T: 'static,
         E: Into<BoxError>,
     {
-        let prepared = match self.prepare(options) {
-            Ok(prepared) => prepared,
-            Err(id) => return TaskHandle::refused(id),
-        };
-        let own = prepared.own_signal();
-        let Prepared {
-            meta,
-            token,
-            graced,
-            slot,
-        } = prepared;
-        let id = meta.id;
-        let join = if self.slots.is_none() && graced.is_none() {
-            self.launch(meta, plain(task, token), OnLocalSet)
-        } else {
-            let fut = self.guarded(id, token, graced, slot, task);
-            self.launch(meta, fut, OnLocalSet)
-        };
-        TaskHandle::spawned(id, join, own)
+        spawn_task!(self, options, task, OnLocalSet)
     }
 }
 
