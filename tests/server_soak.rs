@@ -21,26 +21,14 @@
 //! `errors()` holding the 100 most recent, the snapshot listing 100 failed
 //! tasks and none live. It prints the figures recorded in docs/RELIABILITY.md.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{mib, rss, PeakRss};
+
 use async_scope::{Policy, Scope, ScopeError, TaskState};
-
-/// Resident set size in bytes, from `/proc/self/statm` (4 KiB pages).
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
 
 /// Task `i` fails when this holds: one in six.
 fn fails(i: u64) -> bool {
@@ -62,17 +50,7 @@ fn soak_a_million_tasks_through_one_long_lived_scope() {
         .unwrap();
 
     // Peak RSS, sampled every 5 ms.
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(rss()));
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let peak = PeakRss::start();
 
     let start_rss = rss();
     let started = Instant::now();
@@ -164,9 +142,7 @@ fn soak_a_million_tasks_through_one_long_lived_scope() {
     let after_scope = rss();
     drop(rt);
     let after_runtime = rss();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let peak = peak.load(Ordering::Relaxed);
+    let peak = peak.finish();
 
     let expected_failures = (0..tasks).filter(|&i| fails(i)).count();
     println!(

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use async_scope::{BoxError, Policy, Reason, Scope, ScopeError, TaskError, TaskFailure, TaskKind};
 
 mod common;
+use common::{mib, rss, PeakRss};
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;
 
@@ -818,21 +819,6 @@ fn settled(round: &Round) -> bool {
 // Memory
 // ============================================================================
 
-/// Resident set size in bytes, from `/proc/self/statm` (4 KiB pages).
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -862,17 +848,7 @@ fn soak_ten_million_tasks_through_nested_scopes() {
     };
 
     // Peak RSS, sampled every 5 ms.
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(rss()));
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let peak = PeakRss::start();
 
     let start_rss = rss();
     let started = Instant::now();
@@ -904,10 +880,8 @@ fn soak_ten_million_tasks_through_nested_scopes() {
     let final_rss = rss();
     drop(rt);
     let after_runtime = rss();
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    let peak = peak.finish();
     let baseline = baseline.unwrap_or(start_rss);
-    let peak = peak.load(Ordering::Relaxed);
 
     let f = &figures;
     eprintln!("soak figures (seed {seed:#x}):");

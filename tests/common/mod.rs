@@ -519,3 +519,56 @@ macro_rules! per_spawner {
 }
 
 pub(crate) use per_spawner;
+
+/// The process's resident set size, in bytes (`/proc/self/statm`; 0 where
+/// there is none), for the soaks.
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Bytes in MiB, for printing.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The peak [`rss`], sampled every 5 ms on a thread of its own until
+/// [`finish`](PeakRss::finish).
+pub struct PeakRss {
+    stop: Arc<AtomicBool>,
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    sampler: std::thread::JoinHandle<()>,
+}
+
+impl PeakRss {
+    pub fn start() -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss()));
+        let sampler = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    peak.fetch_max(rss(), SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+        };
+        PeakRss {
+            stop,
+            peak,
+            sampler,
+        }
+    }
+
+    /// Stops sampling; the peak seen.
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, SeqCst);
+        self.sampler.join().unwrap();
+        self.peak.load(SeqCst)
+    }
+}
