@@ -149,6 +149,25 @@ pub(crate) fn uses_scope(tokens: TokenStream) -> bool {
     })
 }
 
+/// Returns whether `tokens` may use the variable `inline`: as [`mentions`],
+/// except in attributes (`#[inline]`), and in string literals only as a
+/// format argument (`{inline}`), as the word is common in prose.
+pub(crate) fn uses_inline(tokens: TokenStream) -> bool {
+    let mut after_pound = false;
+    tokens.into_iter().any(|tree| {
+        let attribute = after_pound;
+        // `#` or `#!` before an attribute's brackets
+        after_pound = matches!(&tree, TokenTree::Punct(p)
+            if p.as_char() == '#' || (attribute && p.as_char() == '!'));
+        match tree {
+            TokenTree::Ident(ident) => ident == "inline",
+            TokenTree::Group(group) => !attribute && uses_inline(group.stream()),
+            TokenTree::Literal(lit) => lit.to_string().contains("{inline"),
+            TokenTree::Punct(_) => false,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +223,20 @@ mod tests {
         assert!(mentions(tokens, "scope"));
         let tokens: TokenStream = syn::parse_quote!(scoped + scopes);
         assert!(!mentions(tokens, "scope"));
+    }
+
+    #[test]
+    fn uses_inline_skips_attributes_and_prose() {
+        assert!(uses_inline(syn::parse_quote!(inline.spawn(f))));
+        assert!(uses_inline(syn::parse_quote!(g(|| { inline.clone() }))));
+        assert!(uses_inline(syn::parse_quote!(println!("{inline:?}"))));
+        assert!(!uses_inline(syn::parse_quote!(
+            #[inline]
+            fn f() {}
+        )));
+        assert!(!uses_inline(syn::parse_quote!(#![inline] x)));
+        assert!(!uses_inline(syn::parse_quote!(println!("an inline task"))));
+        assert!(!uses_inline(syn::parse_quote!(inlined + x)));
     }
 
     #[test]

@@ -286,7 +286,23 @@ impl Options {
     /// else `Scope::builder()`, one setter per option, then `.run(body)`.
     /// The result is a future; the caller adds `.await`.
     pub(crate) fn run(&self, body: &TokenStream) -> TokenStream {
+        self.run_with(body, false)
+    }
+
+    /// As [`Options::run`], for a body that takes the `Scope` and the
+    /// `Inline` handle: `with_scope_inline(body)` or `.run_inline(body)`.
+    pub(crate) fn run_inline(&self, body: &TokenStream) -> TokenStream {
+        self.run_with(body, true)
+    }
+
+    /// [`Options::run`] or, with `inline`, [`Options::run_inline`].
+    fn run_with(&self, body: &TokenStream, inline: bool) -> TokenStream {
         let krate = &self.krate;
+        let (function, method) = if inline {
+            (quote!(with_scope_inline), quote!(run_inline))
+        } else {
+            (quote!(with_scope), quote!(run))
+        };
         if self.policy.is_none()
             && self.name.is_none()
             && self.timeout_ms.is_none()
@@ -294,7 +310,7 @@ impl Options {
             && self.max_concurrency.is_none()
             && self.retain_failures.is_none()
         {
-            return quote!(#krate::with_scope(#body));
+            return quote!(#krate::#function(#body));
         }
         let mut chain = quote!(#krate::Scope::builder());
         if let Some(policy) = self.policy {
@@ -319,7 +335,7 @@ impl Options {
         if let Some(limit) = self.retain_failures.map(literal) {
             chain.extend(quote!(.retain_failures(#limit)));
         }
-        quote!(#chain.run(#body))
+        quote!(#chain.#method(#body))
     }
 }
 
@@ -531,6 +547,20 @@ mod tests {
                 .retain_failures(0)
                 .run(body))
             .to_string()
+        );
+        assert_eq!(
+            o.run_inline(&quote!(body)).to_string(),
+            quote!(::async_scope::Scope::builder()
+                .grace(::core::time::Duration::from_millis(250))
+                .max_concurrency(3)
+                .retain_failures(0)
+                .run_inline(body))
+            .to_string()
+        );
+        let o = check("").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            o.run_inline(&quote!(body)).to_string(),
+            quote!(::async_scope::with_scope_inline(body)).to_string()
         );
     }
 }

@@ -14,6 +14,7 @@ const FRAGMENTS: &[&str] = &[
     "critical",
     "optional",
     "critcal",
+    "inline",
     "normal",
     "async",
     "move",
@@ -229,6 +230,16 @@ const SCOPE_INPUTS: &[&str] = &[
        if a > 0 { println!("{scope:?}"); }
        Ok((h.await?, c.await?))"#,
     "spawn { Ok(()) } spawn critical { work().await }",
+    r#"max_concurrency = 2;
+       let mut handles = Vec::new();
+       for u in &urls {
+           let h = spawn inline { Ok(u.len()) };
+           handles.push(h);
+           if u.is_empty() { spawn inline critical |s| { s.cancelled().await; inline.spawn(f); Ok(()) } }
+       }
+       spawn inline optional { Ok(scope.is_cancelled()) }
+       let o = spawn { Ok(1) };
+       Ok(o.await?)"#,
 ];
 
 const SCOPED_ARGS: &[&str] = &[

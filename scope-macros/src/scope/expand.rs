@@ -19,7 +19,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use super::validate::{ValidScope, ValidSpawn, ValidStmt};
-use crate::diagnostics::uses_scope;
+use crate::diagnostics::{uses_inline, uses_scope};
 
 /// Macros that cannot return from, or otherwise fix the type of, the block
 /// they are called in (see [`spares_error_type`]).
@@ -74,6 +74,11 @@ fn scope_ident() -> Ident {
     Ident::new("scope", Span::call_site())
 }
 
+/// Returns the identifier `inline`, as the user's code sees it.
+fn inline_ident() -> Ident {
+    Ident::new("inline", Span::call_site())
+}
+
 /// Returns the type hint that fixes an async block's error type to
 /// `BoxError` before its first `?` (as async-trait does for its bodies).
 fn box_error_hint(krate: &syn::Path) -> TokenStream {
@@ -93,29 +98,39 @@ pub(crate) fn expand(scope: &ValidScope) -> TokenStream {
         options,
         stmts,
         tail,
+        inline,
     } = scope;
     let tail = tail.as_ref().map_or_else(
         || quote!(::core::result::Result::Ok(())),
         ToTokens::to_token_stream,
     );
-    let body = body(stmts, &tail, &options.krate, false);
-    let run = options.run(&body);
+    let body = body(stmts, &tail, &options.krate, false, *inline);
+    let run = if *inline {
+        options.run_inline(&body)
+    } else {
+        options.run(&body)
+    };
     quote!(#run.await)
 }
 
-/// Returns the closure that is the scope's body: `|scope| async move { .. }`.
-/// With `typed`, its parameter is written `scope: Scope`, for a closure that
-/// is not passed to the engine (the recovery expansion).
+/// Returns the closure that is the scope's body: `|scope| async move { .. }`,
+/// or with `inline`, `|scope, inline| async { let scope = scope; let inline =
+/// inline; .. }`: a block that borrows what the code around the macro owns
+/// and takes only the two handles by value, so that inline tasks may
+/// borrow from there. With `typed`, the closure is one that is not passed to
+/// the engine (the recovery expansion): its parameter is written
+/// `scope: Scope`, and `inline` is a placeholder of type `Inline<'_>`.
 pub(crate) fn body(
     stmts: &[ValidStmt],
     tail: &TokenStream,
     krate: &syn::Path,
     typed: bool,
+    inline: bool,
 ) -> TokenStream {
     let scope = scope_ident();
     let names_scope = uses_scope(tail.clone())
         || stmts.iter().any(|stmt| match stmt {
-            ValidStmt::Spawn(_) => true,
+            ValidStmt::Spawn(spawn) => !spawn.inline || uses_scope(spawn.block.to_token_stream()),
             ValidStmt::Rust(stmt) => uses_scope(stmt.to_token_stream()),
         });
     let mut param = if names_scope {
@@ -131,8 +146,30 @@ pub(crate) fn body(
         ValidStmt::Rust(stmt) => rust_stmt(stmt),
         ValidStmt::Spawn(spawn) => spawn_stmt(spawn, &scope, krate),
     });
+    if !inline {
+        return quote! {
+            |#param| async move {
+                #hint
+                #(#stmts)*
+                #tail
+            }
+        };
+    }
+    let inline = inline_ident();
+    // by-value uses, so that the block owns the handles and borrows the rest
+    let take_scope = names_scope.then(|| quote!(let #scope = #scope;));
+    let (params, take_inline) = if typed {
+        (
+            param,
+            quote!(let #inline: #krate::Inline<'_> = ::core::unreachable!();),
+        )
+    } else {
+        (quote!(#param, #inline), quote!(let #inline = #inline;))
+    };
     quote! {
-        |#param| async move {
+        |#params| async {
+            #take_scope
+            #take_inline
             #hint
             #(#stmts)*
             #tail
@@ -184,12 +221,18 @@ fn spawn_parts<'a>(
         binding,
         spawn,
         kind,
+        inline,
         signal,
         block,
     } = spawn;
     // The method carries the span of `spawn`, the task that of the block:
     // rustc's errors on the task's bounds (`Send`, its output) land there.
     let method = Ident::new(kind.method(), spawn.span());
+    let receiver = if *inline {
+        inline_ident()
+    } else {
+        scope.clone()
+    };
     let signal = match signal {
         Some((pat, Some(ty))) => quote!(#pat: #ty),
         Some((pat, None)) => pat.to_token_stream(),
@@ -205,20 +248,30 @@ fn spawn_parts<'a>(
     let mut group = Group::new(Delimiter::Brace, stmts);
     group.set_span(block.brace_token.span.join());
     let task = quote_spanned!(block.span()=> move |#signal| async move #group);
-    let task = if uses_scope(block.to_token_stream()) {
+    // A task that names a handle gets its own clone of it; only an inline
+    // task can hold the `Inline` handle (its lifetime is the scope's).
+    let mut clones = TokenStream::new();
+    if uses_scope(block.to_token_stream()) {
+        clones.extend(quote!(let #scope = ::core::clone::Clone::clone(&#scope);));
+    }
+    if *inline && uses_inline(block.to_token_stream()) {
+        clones.extend(quote!(let #receiver = ::core::clone::Clone::clone(&#receiver);));
+    }
+    let task = if clones.is_empty() {
+        task
+    } else {
         quote!({
-            let #scope = ::core::clone::Clone::clone(&#scope);
+            #clones
             #task
         })
-    } else {
-        task
     };
-    let call = quote!(#scope.#method(#task));
+    let call = quote!(#receiver.#method(#task));
     (attrs, binding.as_ref(), call)
 }
 
-/// Expands one spawn into its call, `scope.spawn_kind(move |signal| async move { .. })`,
-/// without its attributes or binding.
+/// Expands one spawn into its call, `scope.spawn_kind(move |signal| async move { .. })`
+/// (`inline.spawn_kind(..)` for an inline task), without its attributes or
+/// binding.
 pub(crate) fn spawn_call(spawn: &ValidSpawn, scope: &Ident, krate: &syn::Path) -> TokenStream {
     spawn_parts(spawn, scope, krate).2
 }
@@ -277,6 +330,53 @@ fn transparent(tokens: TokenStream) -> bool {
 mod tests {
     use super::*;
     use syn::parse_quote;
+
+    fn expand_str(tokens: TokenStream) -> String {
+        let input = super::super::parse::input(tokens).unwrap_or_else(|(err, _)| panic!("{err}"));
+        let mut errors = crate::diagnostics::Errors::default();
+        let mut valid = super::super::validate::scope(input, true, &mut errors);
+        super::super::nested::expand_nested(&mut valid, &mut errors);
+        assert!(errors.is_empty());
+        expand(&valid).to_string()
+    }
+
+    #[test]
+    fn runs_inline_scopes_with_a_borrowing_body() {
+        let hint = box_error_hint(&parse_quote!(::async_scope));
+        let out = expand_str(quote!(
+            for u in &urls {
+                spawn inline { Ok(u.len()) }
+            }
+        ));
+        let expected = quote!(::async_scope::with_scope_inline(|_, inline| async {
+            let inline = inline;
+            #hint
+            for u in &urls {
+                {
+                    inline.spawn(move |_| async move { #hint Ok(u.len()) });
+                }
+            }
+            ::core::result::Result::Ok(())
+        })
+        .await);
+        assert_eq!(out, expected.to_string());
+        // `scope` is taken when used; handles go to tasks that name them
+        let out = expand_str(quote!(
+            timeout_ms = 5;
+            let h = spawn inline critical |s| { inline.spawn(f); Ok(scope.is_cancelled()) };
+            spawn optional { Ok(()) }
+            h.await
+        ));
+        assert!(out.contains(". run_inline (| scope , inline | async { let scope = scope ; let inline = inline ;"), "{out}");
+        assert!(out.contains("let h = inline . spawn_critical ({ let scope = :: core :: clone :: Clone :: clone (& scope) ; let inline = :: core :: clone :: Clone :: clone (& inline) ; move | s | async move"), "{out}");
+        assert!(
+            out.contains("scope . spawn_optional (move | _ | async move"),
+            "{out}"
+        );
+        // without `spawn inline`, the body is a `move` block as before
+        let out = expand_str(quote!(let inline = 1; spawn { Ok(inline) }));
+        assert!(out.contains("with_scope (| scope | async move {"), "{out}");
+    }
 
     #[test]
     fn spares_only_blocks_with_an_unconstrained_error_type() {

@@ -54,7 +54,7 @@ fn placeholder(valid: &validate::ValidScope) -> TokenStream {
         TokenStream::new()
     } else {
         let ok = quote!(::core::result::Result::Ok(()));
-        let body = expand::body(&valid.stmts, &ok, krate, true);
+        let body = expand::body(&valid.stmts, &ok, krate, true, valid.inline);
         quote! {
             #[allow(unused, unreachable_code, clippy::all)]
             let _ = #body;

@@ -35,6 +35,7 @@ pub(crate) fn expand_nested(scope: &mut ValidScope, errors: &mut Errors) {
     let mut walk = Walk {
         krate: scope.options.krate.clone(),
         errors,
+        inline: false,
     };
     for stmt in &mut scope.stmts {
         match stmt {
@@ -45,6 +46,9 @@ pub(crate) fn expand_nested(scope: &mut ValidScope, errors: &mut Errors) {
     if let Some(tail) = &mut scope.tail {
         walk.expr(tail, Ctx::Flow);
     }
+    // A misplaced `spawn inline` counts too: its message tells to call
+    // `inline.spawn(..)`, which then names the scope's handle.
+    scope.inline |= walk.inline;
 }
 
 /// The walk's state.
@@ -53,6 +57,8 @@ struct Walk<'a> {
     krate: syn::Path,
     /// Where mistakes go.
     errors: &'a mut Errors,
+    /// Whether a marked `spawn inline` was found.
+    inline: bool,
 }
 
 /// Returns the marker's tokens when `expr` is a marker call.
@@ -61,6 +67,40 @@ fn marker(expr: &syn::Expr) -> Option<&syn::Macro> {
         syn::Expr::Macro(mac) if mac.mac.path.is_ident(MARKER) => Some(&mac.mac),
         _ => None,
     }
+}
+
+/// Returns whether a marker's tokens (`spawn words.. [signal] { .. }`) are
+/// those of a `spawn inline`, `inline` standing among its words.
+fn is_inline(tokens: &TokenStream) -> bool {
+    tokens
+        .clone()
+        .into_iter()
+        .skip(1)
+        .map_while(|tree| match tree {
+            TokenTree::Ident(word) => Some(word),
+            _ => None,
+        })
+        .any(|word| word == "inline")
+}
+
+/// The message for a spawn written where it cannot stand, in `ctx` (not
+/// [`Ctx::Flow`]); `inline` for a `spawn inline`.
+fn misplaced_message(ctx: Ctx, inline: bool) -> String {
+    let (written, handle) = if inline {
+        ("spawn inline", "inline")
+    } else {
+        ("spawn", "scope")
+    };
+    let (place, clone) = match ctx {
+        Ctx::Closure => ("a closure", String::new()),
+        Ctx::Async | Ctx::Flow => (
+            "an `async` block (a task's block is one)",
+            format!(", with a clone of `{handle}`"),
+        ),
+    };
+    format!(
+        "`{written}` statements of `scope!` cannot stand inside {place}: the task would not belong to this scope's body; call `{handle}.spawn(move |_| async move {{ .. }})` there instead{clone}"
+    )
 }
 
 impl Walk<'_> {
@@ -72,17 +112,10 @@ impl Walk<'_> {
             .segments
             .first()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        let why = match ctx {
-            Ctx::Flow => None,
-            Ctx::Closure => Some(
-                "`spawn` statements of `scope!` cannot stand inside a closure: the task would not belong to this scope's body; call `scope.spawn(move |_| async move { .. })` there instead",
-            ),
-            Ctx::Async => Some(
-                "`spawn` statements of `scope!` cannot stand inside an `async` block (a task's block is one): the task would not belong to this scope's body; call `scope.spawn(move |_| async move { .. })` there instead, with a clone of `scope`",
-            ),
-        };
-        if let Some(why) = why {
-            self.errors.error(span, why);
+        let inline = is_inline(&mac.tokens);
+        self.inline |= inline;
+        if ctx != Ctx::Flow {
+            self.errors.error(span, misplaced_message(ctx, inline));
             return quote_spanned!(span=> ::core::unreachable!());
         }
         match parse::marked_spawn(mac.tokens.clone()) {
@@ -109,9 +142,14 @@ impl Walk<'_> {
             .segments
             .first()
             .map_or_else(Span::call_site, |s| s.ident.span());
+        let written = if is_inline(&mac.tokens) {
+            "spawn inline"
+        } else {
+            "spawn"
+        };
         self.errors.error(
             span,
-            "a `spawn` of `scope!` is a statement: write `spawn { .. };` or `let handle = spawn { .. };` on its own",
+            format!("a `{written}` of `scope!` is a statement: write `{written} {{ .. }};` or `let handle = {written} {{ .. }};` on its own"),
         );
         quote_spanned!(span=> ::core::unreachable!())
     }
@@ -164,19 +202,24 @@ impl Walk<'_> {
     /// where `scope` is not in scope, and returns the item with each marker
     /// replaced by an expression of any type.
     fn item(&mut self, tokens: TokenStream) -> TokenStream {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
         let mut skip = 0;
-        for tree in tokens {
+        for (i, tree) in trees.iter().cloned().enumerate() {
             if skip > 0 {
                 skip -= 1;
                 continue;
             }
             match tree {
                 TokenTree::Ident(ident) if ident == MARKER => {
-                    self.errors.error(
-                        ident.span(),
-                        "`spawn` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `scope` is not in scope there; pass the scope in and call `scope.spawn(..)`",
-                    );
+                    let inline = matches!(trees.get(i + 2), Some(TokenTree::Group(args)) if is_inline(&args.stream()));
+                    self.inline |= inline;
+                    let message = if inline {
+                        "`spawn inline` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `inline` is not in scope there; pass the handle in and call `inline.spawn(..)`"
+                    } else {
+                        "`spawn` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `scope` is not in scope there; pass the scope in and call `scope.spawn(..)`"
+                    };
+                    self.errors.error(ident.span(), message);
                     out.extend(quote_spanned!(ident.span()=> ::core::unreachable!()));
                     // the marker's `!` and its group
                     skip = 2;

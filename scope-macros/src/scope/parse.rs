@@ -8,7 +8,7 @@
 //! options  := key "=" value ("," key "=" value)* [","]      (see crate::options)
 //! stmt     := attr* ["let" pat [":" type] "="] "spawn" kind* [signal] block [";"]
 //!           | any Rust statement, or a tail expression at the end
-//! kind     := identifier                  ("critical" or "optional"; checked later)
+//! kind     := identifier                  ("inline", then "critical" or "optional"; checked later)
 //! signal   := "|" pat [":" type] "|"  |  "||"
 //! ```
 //!
@@ -249,8 +249,19 @@ fn spawn_rest(
     let signal = signal(input)?;
     if input.peek(Ident::peek_any) {
         let word = input.call(Ident::parse_any)?;
-        let message = if word == "critical" || word == "optional" {
-            format!("the kind comes before the signal: `spawn {word} |signal| {{ .. }}`")
+        let message = if word == "inline" {
+            let kinds = kinds
+                .iter()
+                .map(|kind| format!("{kind} "))
+                .collect::<String>();
+            format!("`inline` comes right after `spawn`, before the signal: `spawn inline {kinds}|signal| {{ .. }}`")
+        } else if word == "critical" || word == "optional" {
+            let inline = if kinds.iter().any(|kind| kind == "inline") {
+                "inline "
+            } else {
+                ""
+            };
+            format!("the kind comes before the signal: `spawn {inline}{word} |signal| {{ .. }}`")
         } else {
             format!("expected a block after the signal, found `{word}`")
         };
@@ -466,6 +477,11 @@ mod tests {
         assert!(err(quote!(let h = spawn {} h)).contains("expected `;`"));
         assert!(err(quote!(spawn | a, b | {})).contains("a task takes one signal"));
         assert!(err(quote!(spawn | s | critical {})).contains("the kind comes before the signal"));
+        assert!(err(quote!(spawn inline | s | critical {}))
+            .contains("the kind comes before the signal: `spawn inline critical |signal|"));
+        assert!(err(quote!(spawn critical | s | inline {}))
+            .contains("before the signal: `spawn inline critical |signal|"));
+        assert!(err(quote!(spawn inline;)).contains("expected a block after `spawn inline`"));
         assert!(err(quote!(let x = 1; x y)).contains("expected semicolon"));
         assert!(err(quote!(policy = "cancel" spawn {};)).contains("expected `,` or `;`"));
     }

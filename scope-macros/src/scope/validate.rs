@@ -3,11 +3,11 @@
 //! replaced by a default (the option left out, a normal task, no signal), so
 //! that the expansion still type-checks the rest.
 
-use proc_macro2::Span;
+use proc_macro2::{Ident, Span};
 use quote::quote;
 
 use super::parse::{Binding, BodyStmt, ScopeInput, Signal, SpawnStmt};
-use crate::diagnostics::{did_you_mean, one_of, Errors};
+use crate::diagnostics::{closest, did_you_mean, one_of, Errors};
 use crate::options::{self, Context, Options};
 
 /// The words that may follow `spawn`.
@@ -44,6 +44,9 @@ pub(crate) struct ValidScope {
     /// The tail expression: the body's result. `None`: the body ends with a
     /// statement and its result is `Ok(())`.
     pub(crate) tail: Option<syn::Expr>,
+    /// Whether a `spawn inline` stands anywhere in the body (set for nested
+    /// ones by [`super::nested`]): the scope then runs as `run_inline`.
+    pub(crate) inline: bool,
 }
 
 /// A validated statement.
@@ -61,9 +64,12 @@ pub(crate) struct ValidSpawn {
     /// `let pat [: type] =`, when the handle is bound.
     pub(crate) binding: Option<Binding>,
     /// The `spawn` keyword; its span becomes the method's.
-    pub(crate) spawn: proc_macro2::Ident,
+    pub(crate) spawn: Ident,
     /// The task's kind.
     pub(crate) kind: TaskKind,
+    /// Whether it is an inline task (`spawn inline ..`): a call on the
+    /// `Inline` handle instead of the `Scope`.
+    pub(crate) inline: bool,
     /// The signal's pattern and type, if named.
     pub(crate) signal: Option<(syn::Pat, Option<syn::Type>)>,
     /// The task's block.
@@ -98,10 +104,14 @@ pub(crate) fn scope(input: ScopeInput, complete: bool, errors: &mut Errors) -> V
     } else {
         None
     };
+    let inline = stmts
+        .iter()
+        .any(|stmt| matches!(stmt, ValidStmt::Spawn(spawn) if spawn.inline));
     ValidScope {
         options,
         stmts,
         tail,
+        inline,
     }
 }
 
@@ -116,12 +126,38 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
         block,
     } = spawn;
     let mut kind: Option<(TaskKind, String)> = None;
+    let mut inline: Option<Ident> = None;
     let mut keywords = Vec::new();
     for word in kinds {
         let text = word.to_string();
+        // what the task is called so far, for the messages
+        let written = if inline.is_some() {
+            "spawn inline"
+        } else {
+            "spawn"
+        };
         let this = match text.as_str() {
             "critical" => TaskKind::Critical,
             "optional" => TaskKind::Optional,
+            "inline" => {
+                if inline.is_some() {
+                    errors.error(
+                        word.span(),
+                        "duplicate `inline`, write it once: `spawn inline { .. }`",
+                    );
+                } else {
+                    if let Some((_, first)) = &kind {
+                        errors.error(
+                            word.span(),
+                            format!(
+                                "`inline` comes right after `spawn`, before the kind: write `spawn inline {first} {{ .. }}`"
+                            ),
+                        );
+                    }
+                    inline = Some(word);
+                }
+                continue;
+            }
             "async" | "move" => {
                 keywords.push(word);
                 continue;
@@ -129,19 +165,12 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
             "normal" => {
                 errors.error(
                     word.span(),
-                    "`spawn` alone starts a normal task, remove `normal`",
+                    format!("`{written}` alone starts a normal task, remove `normal`"),
                 );
                 continue;
             }
             _ => {
-                errors.error(
-                    word.span(),
-                    format!(
-                        "unknown task kind `{text}`, expected {} after `spawn`{}",
-                        one_of(KINDS),
-                        did_you_mean(&text, KINDS)
-                    ),
-                );
+                errors.error(word.span(), unknown_kind(&text, written));
                 continue;
             }
         };
@@ -157,9 +186,16 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
         }
     }
     if !keywords.is_empty() {
+        let written = if inline.is_some() {
+            "spawn inline"
+        } else {
+            "spawn"
+        };
         errors.error_spanned(
             quote!(#(#keywords)*),
-            "the task's block is already an `async move` block, write `spawn { .. }`",
+            format!(
+                "the task's block is already an `async move` block, write `{written} {{ .. }}`"
+            ),
         );
     }
     let signal = match signal {
@@ -178,9 +214,25 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
         binding,
         spawn,
         kind: kind.map_or(TaskKind::Normal, |(kind, _)| kind),
+        inline: inline.is_some(),
         signal,
         block,
     }
+}
+
+/// The message for a word after `spawn` (`written`: `spawn` or
+/// `spawn inline`) that is no kind.
+fn unknown_kind(word: &str, written: &str) -> String {
+    let hint = did_you_mean(word, KINDS);
+    if hint.is_empty() && written == "spawn" && closest(word, &["inline"]).is_some() {
+        return format!(
+            "unknown word `{word}` after `spawn`, did you mean `inline`? (`spawn inline {{ .. }}` starts an inline task)"
+        );
+    }
+    format!(
+        "unknown task kind `{word}`, expected {} after `{written}`{hint}",
+        one_of(KINDS)
+    )
 }
 
 /// Removes and returns the tail expression, if the body ends with one. A
@@ -290,6 +342,65 @@ mod tests {
                 TaskKind::Normal
             ]
         );
+    }
+
+    fn inline(valid: &ValidScope) -> Vec<bool> {
+        valid
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                ValidStmt::Spawn(s) => Some(s.inline),
+                ValidStmt::Rust(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn maps_inline_kinds() {
+        let (valid, errors) = check(quote!(
+            spawn inline {}
+            spawn inline critical |s| {}
+            let h = spawn inline optional {};
+            spawn critical {}
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(valid.inline);
+        assert_eq!(inline(&valid), [true, true, true, false]);
+        assert_eq!(
+            kinds(&valid),
+            [
+                TaskKind::Normal,
+                TaskKind::Critical,
+                TaskKind::Optional,
+                TaskKind::Critical
+            ]
+        );
+        assert!(!check(quote!(spawn critical {} let inline = 1;)).0.inline);
+    }
+
+    #[test]
+    fn reports_inline_mistakes_and_recovers() {
+        let (valid, errors) = check(quote!(
+            spawn inline critcal {}
+            spawn inline inline {}
+            spawn critical inline {}
+            spawn inlne {}
+            spawn inline normal {}
+            spawn inline async {}
+        ));
+        assert_eq!(
+            errors,
+            [
+                "unknown task kind `critcal`, expected `critical` or `optional` after `spawn inline`, did you mean `critical`?",
+                "duplicate `inline`, write it once: `spawn inline { .. }`",
+                "`inline` comes right after `spawn`, before the kind: write `spawn inline critical { .. }`",
+                "unknown word `inlne` after `spawn`, did you mean `inline`? (`spawn inline { .. }` starts an inline task)",
+                "`spawn inline` alone starts a normal task, remove `normal`",
+                "the task's block is already an `async move` block, write `spawn inline { .. }`",
+            ]
+        );
+        assert_eq!(inline(&valid), [true, true, true, false, true, true]);
+        assert_eq!(kinds(&valid)[2], TaskKind::Critical);
     }
 
     #[test]
