@@ -198,6 +198,7 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     let user = spawn { fetch_user().await };             // a normal task, its handle bound
 ///     let billing = spawn critical { fetch_billing().await };
 ///     spawn optional |signal| { send_metrics(signal).await };
+///     for u in &urls { spawn inline { check(u).await } }   // inline tasks borrow
 ///     let total = 1 + 2;                                   // ordinary statements
 ///     Ok((user.await?, billing.await?, total))             // the tail: the body's result
 /// }
@@ -230,10 +231,31 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   `as`), `|` or `;` follows it; below it, when words, an optional signal
 ///   and a block follow it. `spawn(x)`, `spawn!(..)`, `x.spawn(..)`,
 ///   `tokio::spawn(..)` and `spawn as u8` are ordinary Rust.
+/// - **Inline tasks**: `spawn inline {..}`, `spawn inline critical {..}` and
+///   `spawn inline optional {..}` (with a signal as other spawns:
+///   `spawn inline |signal| {..}`, `spawn inline critical |signal| {..}`)
+///   start inline tasks: `Inline::spawn`, `spawn_critical` or
+///   `spawn_optional`. An inline task runs on the task that awaits the
+///   scope, beside the body, so it may borrow anything the code around the
+///   `scope!` can: `for u in &urls { let h = spawn inline { fetch(u).await };
+///   .. }` needs no clone or `Arc`. The block is still an `async move` one:
+///   to borrow a value rather than move it into the task, take a reference
+///   first (`let counter = &counter;`), as a loop that shares it must. A
+///   `scope!` with at least one `spawn inline`, anywhere a spawn may stand,
+///   runs as `run_inline` (`with_scope_inline` without options), and
+///   **`inline`** names its `Inline` handle in the body and in inline
+///   tasks; an inline task that names it gets its own clone. Without a
+///   `spawn inline`, `inline` is an ordinary name. Ordinary and inline
+///   spawns mix freely; the ordinary ones still own what they use.
 /// - **`scope`** names the scope (a `Scope`) in the body and in each task; a
 ///   task that names it gets its own clone.
 /// - **The body** is an `async move` block whose error type is fixed to
-///   `BoxError`, so `?` works in it on any error without annotations.
+///   `BoxError`, so `?` works in it on any error without annotations. In a
+///   `scope!` with a `spawn inline`, it is a block that borrows instead: it
+///   takes `scope` and `inline` by value and borrows the rest (or moves
+///   what a task moves), so that its inline tasks may borrow from outside
+///   the macro; what the body itself owns ends before they do, so they
+///   cannot borrow that.
 ///   Its result is the tail expression, or `Ok(())` when the body ends with
 ///   a statement (a final `for`, `while` or `if` without `else` counts as a
 ///   statement). `return` leaves the body, not the enclosing function.
@@ -306,17 +328,50 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A task whose block names `scope` is written
 /// `scope.spawn({ let scope = scope.clone(); move |_| async move { .. } })`.
 ///
+/// With inline tasks, the body borrows instead of moving (here `urls`, a
+/// `Vec<String>` owned by the code around the macro):
+///
+/// ```text
+/// let total = scope! {
+///     let mut handles = Vec::new();
+///     for u in &urls {
+///         let h = spawn inline { Ok::<_, std::io::Error>(u.len()) };
+///         handles.push(h);
+///     }
+///     let mut total = 0;
+///     for h in handles { total += h.await?; }
+///     Ok(total)
+/// }?;
+///
+/// // expands to
+/// let total = async_scope::with_scope_inline(|_, inline| async {
+///     let inline = inline;                  // the block owns the handle, borrows `urls`
+///     let mut handles = Vec::new();
+///     for u in &urls {
+///         let h = inline.spawn(move |_| async move { Ok::<_, std::io::Error>(u.len()) });
+///         handles.push(h);
+///     }
+///     let mut total = 0;
+///     for h in handles { total += h.await?; }
+///     Ok::<_, async_scope::BoxError>(total)
+/// })
+/// .await?;
+/// ```
+///
 /// # Errors at compile time
 ///
 /// Each of these is a compile error pointing at the offending tokens: an
-/// unknown task kind (`spawn critcal`, with a suggestion), two kinds on one
-/// task, `spawn` without a block or with an expression instead of a block,
+/// unknown task kind (`spawn critcal`, `spawn inline critcal`, with a
+/// suggestion), two kinds on one task, `inline` twice or after the kind or
+/// the signal (`spawn critical inline`: write `spawn inline critical`),
+/// `spawn` without a block or with an expression instead of a block,
 /// `spawn async {..}`, empty signal bars, tokens after a spawn's block, a
 /// spawn inside a closure or an `async` block, a spawn used as a value
 /// (`f(spawn {..})`), an
 /// unknown, duplicate or bad option, and an empty `scope!`. Errors that rustc
 /// finds inside a task (a value that is not `Send` held across an `.await`,
-/// a block that does not return a `Result`) point at the task's block.
+/// a block that does not return a `Result`, an inline task that borrows
+/// what the body owns) point at the task's block.
 #[proc_macro]
 pub fn scope(input: TokenStream) -> TokenStream {
     scope::scope(input.into()).into()

@@ -13,6 +13,30 @@
 //! })
 //! .await
 //! ```
+//!
+//! A body with at least one `spawn inline` (at any depth) runs as
+//! `run_inline`, its body a block that borrows, not a `move` one: it takes
+//! the two handles by value and borrows everything else it needs from the
+//! code around the macro, which its inline tasks may then borrow too.
+//!
+//! ```text
+//! with_scope_inline(|scope, inline| async {         // or Scope::builder()...run_inline(..)
+//!     let scope = scope;                            // only when something names `scope`
+//!     let inline = inline;                          // by-value uses: the block owns the handles
+//!     if let Some(r) = None::<Result<_, BoxError>> { return r; }
+//!     for u in &urls {                              // borrowed from outside the macro
+//!         let h = inline.spawn(move |_| async move { .. });        // let h = spawn inline { .. };
+//!         handles.push(h);
+//!     }
+//!     inline.spawn_critical({
+//!         let inline = Clone::clone(&inline);       // only when the block names `inline`
+//!         move |signal| async move { .. }           // spawn inline critical |signal| { .. }
+//!     });
+//!     let o = scope.spawn(move |_| async move { .. });             // ordinary spawns mix in
+//!     Ok(..)
+//! })
+//! .await
+//! ```
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
