@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -79,6 +80,9 @@ pub(crate) struct Inner {
     pub(super) opened: Instant,
     /// The scope's tracing span; see `observe`.
     pub(crate) span: ScopeSpan,
+    /// The run loop's waker for its inline tasks, if the scope was opened
+    /// for them (`inline.rs`): a spawn and `abort_tasks` wake it.
+    pub(super) inline_waker: Option<Arc<AtomicWaker>>,
 }
 
 pub(super) struct State {
@@ -188,6 +192,7 @@ impl State {
             kind: record.kind,
             location: record.location,
             name: self.name(id),
+            inline: record.inline,
         })
     }
 }
@@ -203,6 +208,8 @@ pub(super) struct TaskRecord {
     /// Nanoseconds from the scope's opening to the spawn.
     pub(super) spawned: u64,
     pub(super) kind: TaskKind,
+    /// An inline task (`inline.rs`): it has no abort handle, and a snapshot marks it.
+    pub(super) inline: bool,
     /// The task failed (it is reported from its last poll, before Tokio
     /// marks it finished).
     pub(super) failed: bool,
@@ -259,6 +266,7 @@ impl Inner {
         kind: TaskKind,
         name: Option<&TaskName>,
         location: &'static std::panic::Location<'static>,
+        inline: bool,
     ) -> Option<TaskId> {
         let spawned = self.since_opened(Instant::now());
         let mut state = self.lock();
@@ -277,6 +285,7 @@ impl Inner {
             location,
             spawned,
             kind,
+            inline,
             failed: false,
             ended: false,
         });

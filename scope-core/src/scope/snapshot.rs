@@ -55,6 +55,7 @@ impl Inner {
                     )),
                     error: None,
                     scopes: Vec::new(),
+                    inline: record.inline,
                 }
             })
             .collect();
@@ -67,6 +68,7 @@ impl Inner {
             age: None,
             error: Some(failure.error().clone()),
             scopes: Vec::new(),
+            inline: failure.is_inline(),
         }));
         tasks.sort_by_key(|task| task.id);
         let scope_state = if state.reason.is_none() && state.shut_down {
