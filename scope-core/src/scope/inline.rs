@@ -24,14 +24,17 @@
 //!   `Inner::inline_waker`), and when the scope's future is dropped (the set
 //!   goes with it).
 //! - A handle kept after the scope ended is refused by admission, as a
-//!   `Scope`'s is. The queue is emptied when the set is dropped, so that a
-//!   queued task holding an `Inline` clone cannot keep the queue alive.
+//!   `Scope`'s is. When the set is dropped (with the scope's future), the
+//!   queue is emptied and closed: a queued task holding an `Inline` clone
+//!   cannot keep the queue alive, and a task admitted in the moment before
+//!   the scope stops accepting is dropped at once instead of queued where
+//!   nobody would poll it.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -52,7 +55,13 @@ use crate::policy::TaskKind;
 type InlineFuture<'env> = Pin<Box<dyn Future<Output = ()> + Send + 'env>>;
 
 /// New inline futures, until the run loop takes them.
-type Queue<'env> = Mutex<Vec<InlineFuture<'env>>>;
+type Queue<'env> = Mutex<Queued<'env>>;
+
+struct Queued<'env> {
+    new: Vec<InlineFuture<'env>>,
+    /// The run loop's set is gone: nothing would poll a new future.
+    closed: bool,
+}
 
 /// A handle that spawns *inline* tasks into its scope: tasks that run on the
 /// task awaiting the scope and may borrow anything that outlives the call
@@ -129,7 +138,10 @@ impl<'env> Inline<'env> {
     /// and the set its run loop polls.
     pub(super) fn new(scope: &Scope) -> (Self, InlineTasks<'env>) {
         debug_assert!(scope.inner.inline_waker.is_some());
-        let queue = Arc::new(Mutex::new(Vec::new()));
+        let queue = Arc::new(Mutex::new(Queued {
+            new: Vec::new(),
+            closed: false,
+        }));
         let inline = Inline {
             scope: scope.clone(),
             queue: queue.clone(),
@@ -294,12 +306,18 @@ impl<'env> Inline<'env> {
                 sender,
             }),
         };
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(fut);
-        if let Some(run_loop) = &inner.inline_waker {
-            run_loop.wake();
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            // Dropped unpolled, outside the lock: counted out, its handle
+            // yields `Cancelled`, its closure never called.
+            drop(queue);
+            drop(fut);
+        } else {
+            queue.new.push(fut);
+            drop(queue);
+            if let Some(run_loop) = &inner.inline_waker {
+                run_loop.wake();
+            }
         }
         observe::resume(panic);
         TaskHandle::inline(id, out)
@@ -317,11 +335,16 @@ impl fmt::Debug for Inline<'_> {
 impl<'env> InlineTasks<'env> {
     /// Moves the newly spawned tasks into the set; whether there were any.
     fn take_new(&mut self) -> bool {
-        let new = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let new = std::mem::take(&mut lock(&self.queue).new);
         let any = !new.is_empty();
         self.running.extend(new);
         any
     }
+}
+
+/// Locks the queue (only our own code runs under its lock).
+fn lock<'a, 'env>(queue: &'a Queue<'env>) -> MutexGuard<'a, Queued<'env>> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Inlines for InlineTasks<'_> {
@@ -344,12 +367,7 @@ impl Inlines for InlineTasks<'_> {
                 self.running.clear();
                 return;
             }
-            if self
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty()
-            {
+            if lock(&self.queue).new.is_empty() {
                 return;
             }
         }
@@ -363,8 +381,10 @@ impl Drop for InlineTasks<'_> {
     /// lock: a queued task may hold an `Inline` clone, so the queue may
     /// outlive this set.
     fn drop(&mut self) {
-        let queued =
-            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut queue = lock(&self.queue);
+        queue.closed = true;
+        let queued = std::mem::take(&mut queue.new);
+        drop(queue);
         drop(queued);
     }
 }
