@@ -3,6 +3,7 @@
 //! lines, and the resident set size.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -16,12 +17,17 @@ pub(crate) fn rss_bytes() -> Option<u64> {
     Some(resident * page_size()?)
 }
 
-/// The page size, from `/proc/self/smaps` (no libc needed).
+/// The page size, from `/proc/self/smaps` (no libc needed), read once: the
+/// file is large, and reading it at every measurement would allocate (and
+/// touch) more memory than some figures it serves.
 fn page_size() -> Option<u64> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-    let line = smaps.lines().find(|l| l.starts_with("KernelPageSize:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    static PAGE_SIZE: OnceLock<Option<u64>> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let line = smaps.lines().find(|l| l.starts_with("KernelPageSize:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    })
 }
 
 pub(crate) fn runtime() -> Runtime {
@@ -56,6 +62,10 @@ pub(crate) struct Result_ {
     pub(crate) samples: Vec<f64>,
     /// The reference peer of ratios (JoinSet, or the hand-written engine calls).
     pub(crate) reference: Peer,
+    /// Whether ratios to the reference mean anything (not for a growth that
+    /// may be zero, as `long_lived_rss`'s): without, the table shows `—`
+    /// and the JSON `null`.
+    pub(crate) ratios: bool,
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -166,7 +176,60 @@ pub(crate) fn measure<F, Fut>(
             peer: *peer,
             samples,
             reference,
+            ratios: true,
         });
+    }
+}
+
+/// Runs `f` for every peer, `rounds` rounds (no warm-up: each value comes
+/// from a fresh child process), rotating the order; each run gives one
+/// value per workload of `workloads` (several figures of one child).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn measure_values(
+    cfg: &Config,
+    results: &mut Vec<Result_>,
+    workloads: &[&str],
+    n: u64,
+    unit: &'static str,
+    metric: &'static str,
+    peers: &[Peer],
+    reference: Peer,
+    ratios: bool,
+    f: impl Fn(Peer) -> Vec<f64>,
+) {
+    let peers: Vec<Peer> = peers
+        .iter()
+        .copied()
+        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
+        .collect();
+    eprint!("{:<28}", format!("{} n={n}", workloads[0]));
+    // samples[workload][peer][round]
+    let mut samples = vec![vec![Vec::new(); peers.len()]; workloads.len()];
+    for round in 0..cfg.rounds {
+        for k in 0..peers.len() {
+            let index = (k + round) % peers.len();
+            let values = f(peers[index]);
+            assert_eq!(values.len(), workloads.len(), "one value per workload");
+            for (w, value) in values.into_iter().enumerate() {
+                samples[w][index].push(value);
+            }
+        }
+        eprint!(".");
+    }
+    eprintln!();
+    for (workload, samples) in workloads.iter().zip(samples) {
+        for (peer, samples) in peers.iter().zip(samples) {
+            results.push(Result_ {
+                workload: (*workload).into(),
+                n,
+                unit,
+                metric,
+                peer: *peer,
+                samples,
+                reference,
+                ratios,
+            });
+        }
     }
 }
 
@@ -176,7 +239,9 @@ pub(crate) fn print_table(results: &[Result_]) {
     println!("|---|---:|---|---:|---:|---:|---|---:|---:|");
     for r in results {
         let fmt = |v: f64| {
-            if r.metric == "B" {
+            if r.metric == "B" && v.abs() >= 10_240.0 {
+                format!("{:.0} KiB", v / 1024.0)
+            } else if r.metric == "B" {
                 format!("{v:.0} B")
             } else if v >= 10_000.0 {
                 format!("{:.1} µs", v / 1000.0)
@@ -184,6 +249,19 @@ pub(crate) fn print_table(results: &[Result_]) {
                 format!("{v:.1} ns")
             }
         };
+        if !r.ratios {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | — | — |",
+                r.workload,
+                r.n,
+                r.peer.name(),
+                fmt(r.median()),
+                fmt(r.min()),
+                fmt(r.max()),
+                r.unit,
+            );
+            continue;
+        }
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.2}× {} | {:.2}× |",
             r.workload,
@@ -211,6 +289,11 @@ fn json_number(v: f64) -> String {
 pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
     println!();
     for r in results {
+        let (ratio, paired_ratio) = if r.ratios {
+            (ratio(results, r), paired_ratio(results, r))
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         let samples: Vec<String> = r.samples.iter().map(|v| json_number(*v)).collect();
         println!(
             "{{\"workload\":\"{}\",\"n\":{},\"peer\":\"{}\",\"unit\":\"{}\",\"metric\":\"{}_per_{}\",\
@@ -227,8 +310,8 @@ pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
             json_number(r.max()),
             r.samples.len(),
             r.reference.name(),
-            json_number(ratio(results, r)),
-            json_number(paired_ratio(results, r)),
+            json_number(ratio),
+            json_number(paired_ratio),
             samples.join(","),
             if cfg.smoke {
                 "smoke"
@@ -241,7 +324,9 @@ pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
     }
 }
 
-/// The targets of issue 4, evaluated on this run (ratio of medians).
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The targets of issues 4 and 14, evaluated on this run (ratio of medians).
 pub(crate) fn print_targets(results: &[Result_]) {
     let find = |workload: &str, n: Option<u64>, peer: Peer| {
         results
@@ -249,67 +334,110 @@ pub(crate) fn print_targets(results: &[Result_]) {
             .filter(|r| r.workload == workload && r.peer == peer && n.map_or(true, |n| r.n == n))
             .max_by_key(|r| r.n)
     };
-    let mut rows = Vec::new();
-    let mut ratio_target = |name: String, r: Option<&Result_>, target: f64| {
+    // (target, value, target, met), as printed.
+    let mut rows: Vec<(String, String, String, bool)> = Vec::new();
+    let mut ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
         if let Some(r) = r {
             let value = ratio(results, r);
             if value.is_finite() {
-                rows.push((name, value, target));
+                rows.push((
+                    name,
+                    format!("{value:.2}×"),
+                    format!("≤ {target:.2}×{of}"),
+                    value <= target,
+                ));
             }
         }
     };
     for n in [100_000, 1_000_000] {
-        ratio_target(
+        ratio_to(
             format!("spawn_join n={n}, async-scope / JoinSet"),
             find("spawn_join", Some(n), Peer::Scope),
             1.10,
+            "",
         );
     }
-    ratio_target(
+    ratio_to(
         "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
         find("fail_fast_cancel", None, Peer::Scope),
         1.00,
+        "",
     );
-    ratio_target(
+    ratio_to(
         "nested, async-scope / JoinSet".into(),
         find("nested", None, Peer::Scope),
         1.30,
+        "",
     );
-    ratio_target(
+    ratio_to(
         "fan_out_tree, async-scope / JoinSet".into(),
         find("fan_out_tree", None, Peer::Scope),
         1.20,
+        "",
     );
-    ratio_target(
+    ratio_to(
         "memory per pending task, async-scope / JoinSet".into(),
         find("memory", None, Peer::Scope),
         1.15,
+        "",
     );
-    ratio_target(
+    ratio_to(
         "macro_overhead, scope! / hand-written".into(),
         find("macro_overhead", None, Peer::ScopeMacro),
         1.02,
+        "",
     );
-    ratio_target(
+    ratio_to(
         "macro_overhead, #[scoped] / hand-written".into(),
         find("macro_overhead_attr", None, Peer::ScopedAttr),
         1.02,
+        "",
+    );
+    // Issue 14's new workloads.
+    ratio_to(
+        "shared_spawn, async-scope / TaskTracker+token".into(),
+        find("shared_spawn", None, Peer::Scope),
+        1.00,
+        " TaskTracker",
+    );
+    ratio_to(
+        "long_lived (ns/task), async-scope / JoinSet".into(),
+        find("long_lived", None, Peer::Scope),
+        1.10,
+        " JoinSet",
     );
     // supervise_errors against spawn_join's own figure at the same n.
     if let Some(sup) = find("supervise_errors", None, Peer::Scope) {
         if let Some(sj) = find("spawn_join", Some(sup.n), Peer::Scope) {
+            let value = sup.median() / sj.median();
             rows.push((
                 format!("supervise_errors n={}, async-scope / its spawn_join", sup.n),
-                sup.median() / sj.median(),
-                1.30,
+                format!("{value:.2}×"),
+                "≤ 1.30×".into(),
+                value <= 1.30,
+            ));
+        }
+    }
+    // long_lived's resident set: growth from the first wave to the end.
+    if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
+        let growth = r.median() / MIB;
+        if growth.is_finite() {
+            rows.push((
+                format!(
+                    "long_lived_rss n={}, async-scope RSS growth after the first wave",
+                    r.n
+                ),
+                format!("{growth:.2} MiB"),
+                "≤ 2.00 MiB".into(),
+                growth <= 2.0,
             ));
         }
     }
     println!();
     println!("| target | value | target | verdict |");
     println!("|---|---:|---:|---|");
-    for (name, value, target) in rows {
-        let verdict = if value <= target { "met" } else { "MISSED" };
-        println!("| {name} | {value:.2}× | ≤ {target:.2}× | {verdict} |");
+    for (name, value, target, met) in rows {
+        let verdict = if met { "met" } else { "MISSED" };
+        println!("| {name} | {value} | {target} | {verdict} |");
     }
 }

@@ -39,8 +39,10 @@ use harness::{measure, print_json, print_table, print_targets, rss_bytes, runtim
 use peers::{Peer, PEERS};
 use workloads::cancel::fail_fast_cancel;
 use workloads::fan_out_tree::{fan_out_tree, TREE_NODES};
+use workloads::long_lived::{long_lived, long_lived_child, measure_rss_growth, LONG_LIVED_PEERS};
 use workloads::macros;
 use workloads::memory::{measure_memory, memory_child, CHILD_FLAG};
+use workloads::shared_spawn::{shared_spawn, SHARED_SPAWN_PEERS, SPAWNERS};
 use workloads::spawn_join::{nested, spawn_join};
 use workloads::supervise::supervise_errors;
 
@@ -63,6 +65,19 @@ fn parse_args() -> Config {
                     .and_then(|n| n.parse().ok())
                     .expect("a task count");
                 memory_child(peer, n);
+            }
+            workloads::long_lived::CHILD_FLAG => {
+                let peer = args
+                    .next()
+                    .and_then(|p| Peer::parse(&p))
+                    .expect("a peer name");
+                let mut number = || {
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("a task count")
+                };
+                let (n, wave) = (number(), number());
+                long_lived_child(peer, n, wave);
             }
             "--quick" => quick = true,
             "--rounds" => rounds = args.next().and_then(|r| r.parse().ok()),
@@ -252,6 +267,46 @@ fn main() {
             Peer::Scope,
             move |p| macros::macro_overhead(p, n, true),
         );
+    }
+
+    if wanted("shared_spawn") {
+        let per = size(2_000, 500);
+        let n = SPAWNERS * per;
+        measure(
+            &cfg,
+            &rt,
+            &mut results,
+            "shared_spawn",
+            n,
+            "task",
+            n,
+            1,
+            &SHARED_SPAWN_PEERS,
+            Peer::Tracker,
+            move |p| shared_spawn(p, per),
+        );
+    }
+    if wanted("long_lived") {
+        let n = size(1_000_000, 100_000);
+        let wave = size(10_000, 10_000);
+        measure(
+            &cfg,
+            &rt,
+            &mut results,
+            "long_lived",
+            n,
+            "task",
+            n,
+            1,
+            &LONG_LIVED_PEERS,
+            Peer::JoinSet,
+            move |p| long_lived(p, n, wave),
+        );
+        if rss_bytes().is_some() {
+            measure_rss_growth(&cfg, &mut results, n, wave);
+        } else {
+            eprintln!("long_lived_rss: skipped, /proc/self/statm is not readable here");
+        }
     }
 
     print_table(&results);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::check::{check, reset_counters, ALL_PARKED, PARKED};
-use crate::harness::{rss_bytes, runtime, Config, Result_};
+use crate::harness::{measure_values, rss_bytes, runtime, Config, Result_};
 use crate::peers::{Peer, PEERS};
 use crate::tasks::{parked_forever, tracked};
 
@@ -114,29 +114,16 @@ fn memory_in_child(peer: Peer, n: usize) -> f64 {
 
 /// Measures `memory` for every peer: `cfg.rounds` child processes each, rotated.
 pub(crate) fn measure_memory(cfg: &Config, results: &mut Vec<Result_>, n: usize) {
-    let peers: Vec<Peer> = PEERS
-        .into_iter()
-        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
-        .collect();
-    eprint!("{:<28}", format!("memory n={n}"));
-    let mut samples = vec![Vec::new(); peers.len()];
-    for round in 0..cfg.rounds {
-        for k in 0..peers.len() {
-            let index = (k + round) % peers.len();
-            samples[index].push(memory_in_child(peers[index], n));
-        }
-        eprint!(".");
-    }
-    eprintln!();
-    for (peer, samples) in peers.iter().zip(samples) {
-        results.push(Result_ {
-            workload: "memory".into(),
-            n: n as u64,
-            unit: "pending task",
-            metric: "B",
-            peer: *peer,
-            samples,
-            reference: Peer::JoinSet,
-        });
-    }
+    measure_values(
+        cfg,
+        results,
+        &["memory"],
+        n as u64,
+        "pending task",
+        "B",
+        &PEERS,
+        Peer::JoinSet,
+        true,
+        |peer| vec![memory_in_child(peer, n)],
+    );
 }

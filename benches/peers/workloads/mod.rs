@@ -3,7 +3,9 @@
 
 pub(crate) mod cancel;
 pub(crate) mod fan_out_tree;
+pub(crate) mod long_lived;
 pub(crate) mod macros;
 pub(crate) mod memory;
+pub(crate) mod shared_spawn;
 pub(crate) mod spawn_join;
 pub(crate) mod supervise;
