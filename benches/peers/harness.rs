@@ -336,76 +336,61 @@ pub(crate) fn print_targets(results: &[Result_]) {
     };
     // (target, value, target, met), as printed.
     let mut rows: Vec<(String, String, String, bool)> = Vec::new();
-    let mut ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
-        if let Some(r) = r {
-            let value = ratio(results, r);
-            if value.is_finite() {
-                rows.push((
-                    name,
-                    format!("{value:.2}×"),
-                    format!("≤ {target:.2}×{of}"),
-                    value <= target,
-                ));
-            }
-        }
+    let ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
+        let value = ratio(results, r?);
+        value.is_finite().then(|| {
+            (
+                name,
+                format!("{value:.2}×"),
+                format!("≤ {target:.2}×{of}"),
+                value <= target,
+            )
+        })
     };
     for n in [100_000, 1_000_000] {
-        ratio_to(
+        rows.extend(ratio_to(
             format!("spawn_join n={n}, async-scope / JoinSet"),
             find("spawn_join", Some(n), Peer::Scope),
             1.10,
             "",
-        );
+        ));
     }
-    ratio_to(
+    rows.extend(ratio_to(
         "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
         find("fail_fast_cancel", None, Peer::Scope),
         1.00,
         "",
-    );
-    ratio_to(
+    ));
+    rows.extend(ratio_to(
         "nested, async-scope / JoinSet".into(),
         find("nested", None, Peer::Scope),
         1.30,
         "",
-    );
-    ratio_to(
+    ));
+    rows.extend(ratio_to(
         "fan_out_tree, async-scope / JoinSet".into(),
         find("fan_out_tree", None, Peer::Scope),
         1.20,
         "",
-    );
-    ratio_to(
+    ));
+    rows.extend(ratio_to(
         "memory per pending task, async-scope / JoinSet".into(),
         find("memory", None, Peer::Scope),
         1.15,
         "",
-    );
-    ratio_to(
+    ));
+    rows.extend(ratio_to(
         "macro_overhead, scope! / hand-written".into(),
         find("macro_overhead", None, Peer::ScopeMacro),
         1.02,
         "",
-    );
-    ratio_to(
+    ));
+    rows.extend(ratio_to(
         "macro_overhead, #[scoped] / hand-written".into(),
         find("macro_overhead_attr", None, Peer::ScopedAttr),
         1.02,
         "",
-    );
-    // Issue 14's new workloads.
-    ratio_to(
-        "shared_spawn, async-scope / TaskTracker+token".into(),
-        find("shared_spawn", None, Peer::Scope),
-        1.00,
-        " TaskTracker",
-    );
-    ratio_to(
-        "long_lived (ns/task), async-scope / JoinSet".into(),
-        find("long_lived", None, Peer::Scope),
-        1.10,
-        " JoinSet",
-    );
+    ));
     // supervise_errors against spawn_join's own figure at the same n.
     if let Some(sup) = find("supervise_errors", None, Peer::Scope) {
         if let Some(sj) = find("spawn_join", Some(sup.n), Peer::Scope) {
@@ -418,6 +403,19 @@ pub(crate) fn print_targets(results: &[Result_]) {
             ));
         }
     }
+    // Issue 14's new workloads.
+    rows.extend(ratio_to(
+        "shared_spawn, async-scope / TaskTracker+token".into(),
+        find("shared_spawn", None, Peer::Scope),
+        1.00,
+        " TaskTracker",
+    ));
+    rows.extend(ratio_to(
+        "long_lived (ns/task), async-scope / JoinSet".into(),
+        find("long_lived", None, Peer::Scope),
+        1.10,
+        " JoinSet",
+    ));
     // long_lived's resident set: growth from the first wave to the end.
     if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
         let growth = r.median() / MIB;

@@ -1,4 +1,4 @@
-//! The benchmark suite of issue 4: async-scope measured side by side with its
+//! The benchmark suite of issues 4 and 14: async-scope measured side by side with its
 //! peers, in one process, on one multi-thread runtime with 2 workers.
 //!
 //! Peers: raw `tokio::spawn` + `JoinHandle`s, `tokio::task::JoinSet`,
