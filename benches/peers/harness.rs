@@ -416,6 +416,13 @@ pub(crate) fn print_targets(results: &[Result_]) {
         1.10,
         " JoinSet",
     ));
+    // Issue 15: inline tasks against the plain in-task set.
+    rows.extend(ratio_to(
+        "inline_fan_out (largest n), async-scope inline / FuturesUnordered".into(),
+        find("inline_fan_out", None, Peer::Scope),
+        1.50,
+        " FuturesUnordered",
+    ));
     // long_lived's resident set: growth from the first wave to the end.
     if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
         let growth = r.median() / MIB;

@@ -39,6 +39,7 @@ use harness::{measure, print_json, print_table, print_targets, rss_bytes, runtim
 use peers::{Peer, PEERS};
 use workloads::cancel::fail_fast_cancel;
 use workloads::fan_out_tree::{fan_out_tree, TREE_NODES};
+use workloads::inline_fan_out::{inline_fan_out, INLINE_FAN_OUT_PEERS};
 use workloads::long_lived::{long_lived, long_lived_child, measure_rss_growth, LONG_LIVED_PEERS};
 use workloads::macros;
 use workloads::memory::{measure_memory, memory_child, CHILD_FLAG};
@@ -269,6 +270,26 @@ fn main() {
         );
     }
 
+    if wanted("inline_fan_out") {
+        for (n, reps) in [
+            (size(1_000, 1_000), reps(100, 20)),
+            (size(100_000, 10_000), reps(2, 2)),
+        ] {
+            measure(
+                &cfg,
+                &rt,
+                &mut results,
+                "inline_fan_out",
+                n,
+                "task",
+                n,
+                reps,
+                &INLINE_FAN_OUT_PEERS,
+                Peer::Unordered,
+                move |p| inline_fan_out(p, n),
+            );
+        }
+    }
     if wanted("shared_spawn") {
         let per = size(2_000, 500);
         let n = SPAWNERS * per;

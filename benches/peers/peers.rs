@@ -11,6 +11,9 @@ pub(crate) enum Peer {
     Tracker,
     /// `FuturesUnordered`: every future polled inside the owner's task.
     Unordered,
+    /// `join_all`: moro-style in-task code, one future per item joined in
+    /// place (inline_fan_out only).
+    JoinAll,
     /// async-scope through its engine API (`with_scope`, `Scope::spawn`).
     Scope,
     /// async-scope through `scope!` (macro_overhead only).
@@ -34,6 +37,7 @@ impl Peer {
             Peer::JoinSet => "JoinSet",
             Peer::Tracker => "TaskTracker+token",
             Peer::Unordered => "FuturesUnordered",
+            Peer::JoinAll => "join_all",
             Peer::Scope => "async-scope",
             Peer::ScopeMacro => "scope!",
             Peer::ScopedAttr => "#[scoped]",
@@ -46,6 +50,7 @@ impl Peer {
             Peer::JoinSet,
             Peer::Tracker,
             Peer::Unordered,
+            Peer::JoinAll,
             Peer::Scope,
             Peer::ScopeMacro,
             Peer::ScopedAttr,

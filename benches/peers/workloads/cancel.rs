@@ -95,7 +95,7 @@ pub(crate) async fn fail_fast_cancel(peer: Peer, n: usize) -> Duration {
             });
             end
         }
-        Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
     };
     let failed_at = FAILED_AT.lock().unwrap().expect("the failing task ran");
     check_all_dropped("fail_fast_cancel", peer, n);

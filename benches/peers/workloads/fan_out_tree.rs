@@ -128,7 +128,7 @@ pub(crate) async fn fan_out_tree(peer: Peer) -> Duration {
         Peer::Tracker => tracker_node(0, CancellationToken::new()).await.unwrap(),
         Peer::Unordered => unordered_node(0).await,
         Peer::Scope => scope_node(0).await,
-        Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
     };
     let elapsed = start.elapsed();
     check(nodes == TREE_NODES, || {

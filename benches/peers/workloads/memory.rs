@@ -81,7 +81,7 @@ pub(crate) fn memory_child(peer: Peer, n: usize) -> ! {
                     .await;
                     unreachable!()
                 }
-                Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+                Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
             }
         })
         .await

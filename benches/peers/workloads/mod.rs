@@ -3,6 +3,7 @@
 
 pub(crate) mod cancel;
 pub(crate) mod fan_out_tree;
+pub(crate) mod inline_fan_out;
 pub(crate) mod long_lived;
 pub(crate) mod macros;
 pub(crate) mod memory;

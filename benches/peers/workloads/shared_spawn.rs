@@ -113,7 +113,9 @@ pub(crate) async fn shared_spawn(peer: Peer, per: u64) -> Duration {
         })
         .await
         .unwrap(),
-        Peer::JoinSet | Peer::Unordered | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinSet | Peer::Unordered | Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => {
+            unreachable!()
+        }
     };
     let elapsed = start.elapsed();
     let n = SPAWNERS * per;

@@ -68,7 +68,7 @@ pub(crate) async fn spawn_join(peer: Peer, n: u64) -> Duration {
         })
         .await
         .unwrap(),
-        Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
     };
     let elapsed = start.elapsed();
     check(sum == expected_sum(n), || {
@@ -130,7 +130,7 @@ pub(crate) async fn nested(peer: Peer, n: u64) -> Duration {
         })
         .await
         .unwrap(),
-        Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
     };
     let elapsed = start.elapsed();
     check(sum == expected_sum(n), || {

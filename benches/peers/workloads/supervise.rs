@@ -95,7 +95,7 @@ pub(crate) async fn supervise_errors(peer: Peer, n: u64) -> Duration {
             })
             .await
             .unwrap(),
-        Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
+        Peer::JoinAll | Peer::ScopeMacro | Peer::ScopedAttr => unreachable!(),
     };
     let elapsed = start.elapsed();
     let want_errors = n.div_ceil(10);
