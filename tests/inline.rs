@@ -88,3 +88,28 @@ async fn send_in_spawn() {
     .unwrap();
     assert_eq!(v, 501);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_opened_in_an_inline_task_is_drawn_under_it() {
+    with_scope_inline(|scope, inline| async move {
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+        inline.spawn(|_| async move {
+            with_scope(|_| async move {
+                opened_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+                Ok::<_, std::io::Error>(())
+            })
+            .await
+        });
+        opened_rx.await.unwrap();
+        let snapshot = scope.snapshot();
+        assert_eq!(snapshot.tasks().len(), 1, "{snapshot}");
+        assert!(snapshot.tasks()[0].is_inline());
+        assert_eq!(snapshot.tasks()[0].scopes().len(), 1, "{snapshot}");
+        assert!(snapshot.scopes().is_empty(), "{snapshot}");
+        scope.cancel();
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .unwrap_err();
+}

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
-use super::inline::Inline;
-use super::inner::{Inner, State};
+use super::inline::{self, Inline};
+use super::inner::{Inner, OpenedIn, State};
 use super::run::{self, ShutdownSignal};
 use super::Scope;
 use crate::error::{BoxError, ScopeError, TaskFailure};
@@ -407,6 +407,7 @@ impl ScopeBuilder {
             ),
         };
         let parent = Scope::current().map(|scope| scope.inner);
+        let opened_in = opened_in(parent.as_ref().map(|p| p.id));
         let id = ScopeId::next();
         let span = observe::scope_opened(
             id,
@@ -432,7 +433,7 @@ impl ScopeBuilder {
             runtime,
             state: Mutex::new(State::new()),
             all_done: Notify::new(),
-            opened_in: tokio::task::try_id(),
+            opened_in,
             body_ended: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             opened: Instant::now(),
@@ -446,6 +447,15 @@ impl ScopeBuilder {
             }
         }
         Scope { inner }
+    }
+}
+
+/// Where a scope whose parent is `parent` is being opened: in one of the
+/// parent's inline tasks, or in a Tokio task.
+fn opened_in(parent: Option<ScopeId>) -> OpenedIn {
+    match (parent, inline::running()) {
+        (Some(parent), Some((scope, task))) if scope == parent => OpenedIn::Inline(task),
+        _ => tokio::task::try_id().map_or(OpenedIn::Nowhere, OpenedIn::Tokio),
     }
 }
 

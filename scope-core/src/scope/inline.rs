@@ -30,6 +30,7 @@
 //!   the scope stops accepting is dropped at once instead of queued where
 //!   nobody would poll it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -48,8 +49,20 @@ use super::task_future::TaskFuture;
 use super::Scope;
 use crate::error::BoxError;
 use crate::handle::{GracedSignal, InlineSlot, OptionalHandle, TaskHandle, TaskResult};
+use crate::ids::{ScopeId, TaskId};
 use crate::observe;
 use crate::policy::TaskKind;
+
+thread_local! {
+    /// The inline task being polled on this thread, and its scope: a scope
+    /// opened in it is drawn under it in snapshots.
+    static RUNNING: Cell<Option<(ScopeId, TaskId)>> = const { Cell::new(None) };
+}
+
+/// The inline task being polled on this thread, and its scope's id.
+pub(super) fn running() -> Option<(ScopeId, TaskId)> {
+    RUNNING.with(Cell::get)
+}
 
 /// An inline task's future, as the run loop keeps it.
 type InlineFuture<'env> = Pin<Box<dyn Future<Output = ()> + Send + 'env>>;
@@ -299,11 +312,17 @@ impl<'env> Inline<'env> {
         };
         let fut = TaskFuture::new(self.scope.clone(), id, fut);
         let sender = Sender(out.clone());
+        let running = (inner.id, id);
         let fut: InlineFuture<'env> = match span {
-            None => Box::pin(Ends { fut, sender }),
+            None => Box::pin(Ends {
+                fut,
+                sender,
+                running,
+            }),
             Some(span) => Box::pin(Ends {
                 fut: observe::traced(fut, span),
                 sender,
+                running,
             }),
         };
         let mut queue = lock(&self.queue);
@@ -416,6 +435,8 @@ pin_project! {
         #[pin]
         fut: F,
         sender: Sender<T>,
+        // The task and its scope, for `RUNNING`.
+        running: (ScopeId, TaskId),
     }
 }
 
@@ -426,7 +447,15 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        /// Restores `RUNNING` after the poll, even if it unwinds.
+        struct Restore(Option<(ScopeId, TaskId)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                RUNNING.with(|running| running.set(self.0));
+            }
+        }
         let this = self.project();
+        let _restore = Restore(RUNNING.with(|running| running.replace(Some(*this.running))));
         let result = std::task::ready!(this.fut.poll(cx));
         this.sender.0.end(Some(result.map_err(|error| *error)));
         Poll::Ready(())

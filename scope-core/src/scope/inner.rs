@@ -68,9 +68,9 @@ pub(crate) struct Inner {
     /// Notified when `State::live` drops to zero, if `wait_for_completion`
     /// waits (the run loop is woken through `State::run_waker`).
     pub(super) all_done: Notify,
-    /// The Tokio task the scope was opened in: a snapshot draws the scope
-    /// under its parent's task that runs it.
-    pub(super) opened_in: Option<tokio::task::Id>,
+    /// Where the scope was opened: a snapshot draws the scope under its
+    /// parent's task that runs it.
+    pub(super) opened_in: OpenedIn,
     /// Set when the body has returned: the scope waits for its last tasks.
     pub(super) body_ended: AtomicBool,
     /// Set when the scope's `run` has returned or its future was dropped:
@@ -83,6 +83,18 @@ pub(crate) struct Inner {
     /// The run loop's waker for its inline tasks, if the scope was opened
     /// for them (`inline.rs`): a spawn and `abort_tasks` wake it.
     pub(super) inline_waker: Option<Arc<AtomicWaker>>,
+}
+
+/// Where a scope was opened, so that a snapshot draws it under its parent's
+/// task that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OpenedIn {
+    /// An inline task of the parent (`inline.rs`), by its id.
+    Inline(TaskId),
+    /// A Tokio task: the parent's body or one of its spawned tasks.
+    Tokio(tokio::task::Id),
+    /// Outside any Tokio task.
+    Nowhere,
 }
 
 pub(super) struct State {
