@@ -49,7 +49,7 @@ use super::task_future::TaskFuture;
 use super::Scope;
 use crate::error::BoxError;
 use crate::handle::{GracedSignal, InlineSlot, OptionalHandle, TaskHandle, TaskResult};
-use crate::ids::{ScopeId, TaskId};
+use crate::ids::{ScopeId, TaskId, TaskName};
 use crate::observe;
 use crate::policy::TaskKind;
 
@@ -263,6 +263,38 @@ impl<'env> Inline<'env> {
         E: Into<BoxError>,
     {
         OptionalHandle::new(self.spawn_with(TaskOptions::new(TaskKind::Optional, None), task))
+    }
+
+    /// Spawns a named inline task, as [`spawn`](Self::spawn); the name
+    /// appears in its failure, in snapshots, in tracing and in
+    /// `ASYNC_SCOPE_DEBUG` lines.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let shard = &[1u8, 2, 3];
+    /// let err = async_scope::with_scope_inline(|_scope, inline| async move {
+    ///     inline.spawn_named("checksum", |_| async {
+    ///         if shard.len() % 2 == 1 { Err("odd shard") } else { Ok(()) }
+    ///     });
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert_eq!(err.failures()[0].name(), Some("checksum"));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F, Fut, T, E>(&self, name: impl Into<TaskName>, task: F) -> TaskHandle<T>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'env,
+        Fut: Future<Output = Result<T, E>> + Send + 'env,
+        T: Send + 'env,
+        E: Into<BoxError>,
+    {
+        self.spawn_with(TaskOptions::new(TaskKind::Normal, Some(name.into())), task)
     }
 
     /// The scope these inline tasks belong to.
