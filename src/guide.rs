@@ -11,6 +11,7 @@
 //! - [Error handlers](#error-handlers)
 //! - [Limiting concurrency](#limiting-concurrency)
 //! - [Writing a server](#writing-a-server)
+//! - [Borrowing: inline tasks](#borrowing-inline-tasks)
 //! - [Macros](#macros)
 //! - [Comparison with `JoinSet`, `TaskTracker` and moro](#comparison-with-joinset-tasktracker-and-moro)
 //!
@@ -626,6 +627,103 @@
 //! the scope's tasks then appear named `scope/task`, with their spawn
 //! location.
 //!
+//! # Borrowing: inline tasks
+//!
+//! A task spawned with [`Scope::spawn`] is a Tokio task: it may run on any
+//! worker thread, in parallel with the others, and must therefore be
+//! `'static`: it cannot borrow from the function that opened the scope. For
+//! CPU-bound work that is the right price; for most async fan-out (I/O:
+//! requests, queries, reads) parallelism buys little, and borrowing is what
+//! you want, as `std::thread::scope` lets threads borrow.
+//!
+//! An *inline* task runs on the task that awaits its scope, polled by the
+//! scope's run loop beside the body (as a `FuturesUnordered` would poll it),
+//! so it may borrow anything that outlives the call that opened the scope.
+//! [`with_scope_inline`] and [`ScopeBuilder::run_inline`] hand the body an
+//! [`Inline`] handle beside the [`Scope`]; [`Inline::spawn`],
+//! `spawn_critical` and `spawn_optional` start inline tasks. In every other
+//! respect an inline task is a task of its scope: policies and kinds, error
+//! handlers, [`Scope::errors`], [`Scope::wait_for_completion`], its own token,
+//! the grace period and then the abort (its future is dropped),
+//! `max_concurrency`, the timeout, shutdown, snapshots (where it is marked
+//! `inline`) and [`Scope::current`] inside it. The scope's future stays
+//! `Send`, and inline and ordinary tasks mix freely in one scope: fan out
+//! the I/O inline, and hand the CPU-bound part to a parallel task.
+//!
+//! The body is an `async move` block (it owns the `Inline` handle), so what
+//! the tasks borrow is borrowed outside it: a reference parameter, as below,
+//! or `let urls = &urls;` before the call.
+//!
+//! ```
+//! # use std::time::Duration;
+//! # async fn fetch(url: &str) -> Result<usize, std::io::Error> {
+//! #     tokio::time::sleep(Duration::from_millis(10 * url.len() as u64)).await;
+//! #     Ok(url.len() * 100)
+//! # }
+//! use async_scope::{with_scope_inline, ScopeError, TaskError};
+//!
+//! /// The total size of every page, fetched concurrently: no clone of
+//! /// `urls`, no `Arc`.
+//! async fn total_size(urls: &[String]) -> Result<usize, ScopeError> {
+//!     with_scope_inline(|_scope, inline| async move {
+//!         let sizes: Vec<_> = urls
+//!             .iter()
+//!             .map(|url| inline.spawn(move |_| fetch(url)))
+//!             .collect();
+//!         let mut total = 0;
+//!         for size in sizes {
+//!             total += size.await?;
+//!         }
+//!         Ok::<_, TaskError>(total)
+//!     })
+//!     .await
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let urls = vec!["a.example".to_string(), "bb.example".to_string()];
+//! assert_eq!(total_size(&urls).await.unwrap(), 1900);
+//! # }
+//! ```
+//!
+//! A failing inline task fails the scope as any task does (the first
+//! failure cancels the others under [`Policy::Cancel`]):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use async_scope::{with_scope_inline, Reason, TaskError};
+//!
+//! let replicas = &["eu", "us", "ap"];
+//! let err = with_scope_inline(|_scope, inline| async move {
+//!     let checks: Vec<_> = replicas
+//!         .iter()
+//!         .map(|replica| {
+//!             inline.spawn(move |signal| async move {
+//!                 if *replica == "us" {
+//!                     return Err(format!("{replica} is unreachable"));
+//!                 }
+//!                 signal.cancelled().await; // the others wait: the failure stops them
+//!                 Ok(())
+//!             })
+//!         })
+//!         .collect();
+//!     for check in checks {
+//!         let _ = check.await;
+//!     }
+//!     Ok::<_, TaskError>(())
+//! })
+//! .await
+//! .unwrap_err();
+//! assert!(matches!(err.reason(), Reason::TaskFailed(f) if f.is_inline()));
+//! # }
+//! ```
+//!
+//! What inline tasks do not give: parallelism (they share the thread of the
+//! task awaiting the scope, so a task that blocks blocks them all, and the
+//! body too), and `'static` handles (a handle whose value borrows cannot
+//! leave the borrow's lifetime). An [`Inline`] kept after its scope ended
+//! refuses spawns, as a [`Scope`] does.
+//!
 //! # Macros
 //!
 //! Two macros write the calls above for you; each expands to the engine calls
@@ -895,17 +993,21 @@
 //! | error collection | what you gather from `join_next` | what you gather in shared state | the one value passed to `terminate` | [`ScopeError`] (reason and every failure), [`Scope::errors`], error handlers |
 //! | parallelism | yes | yes | no: one future, polled by one thread at a time | yes |
 //! | `Send` | tasks `Send + 'static`; `spawn_local` for `!Send` | the same | moro 0.4: jobs must be `Send`; the moro-local fork takes `!Send` ones | tasks `Send + 'static`; [`Scope::spawn_local`] for `!Send`; the body need not be `Send` |
-//! | borrowing | no: `'static` | no: `'static` | yes: jobs borrow from outside the scope | tasks no (`'static`); the body yes, as it is polled inline by the caller |
+//! | borrowing | no: `'static` | no: `'static` | yes: jobs borrow from outside the scope, polled in the scope's own future | yes, in safe Rust: [inline tasks](#borrowing-inline-tasks) borrow from outside the scope, beside parallel `'static` tasks in the same scope, under the same policies |
 //!
 //! In short: `JoinSet` and `TaskTracker` are building blocks (async-scope
 //! itself is built on Tokio's `JoinHandle` and `AbortHandle` and on
 //! `CancellationToken`); who cancels whom and who reports what is yours to
 //! write, at every level. moro gives borrowing and automatic joining, at the
-//! price of parallelism. async-scope gives parallel tasks a tree: owners that
-//! wait, cancellation that flows down, and failures that are always reported,
-//! at the price of `'static` tasks.
+//! price of parallelism. async-scope gives tasks a tree: owners that wait,
+//! cancellation that flows down, and failures that are always reported; its
+//! tasks are parallel and `'static`, or inline and borrowing, in one scope.
 //!
 //! [`with_scope`]: crate::with_scope
+//! [`with_scope_inline`]: crate::with_scope_inline
+//! [`ScopeBuilder::run_inline`]: crate::ScopeBuilder::run_inline
+//! [`Inline`]: crate::Inline
+//! [`Inline::spawn`]: crate::Inline::spawn
 //! [`Scope`]: crate::Scope
 //! [`Scope::spawn`]: crate::Scope::spawn
 //! [`Scope::spawn_local`]: crate::Scope::spawn_local

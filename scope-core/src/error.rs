@@ -110,6 +110,7 @@ pub struct TaskFailure {
     name: Option<TaskName>,
     error: TaskError,
     location: &'static Location<'static>,
+    inline: bool,
 }
 
 impl TaskFailure {
@@ -120,6 +121,7 @@ impl TaskFailure {
             name: meta.name.clone(),
             error,
             location: meta.location,
+            inline: meta.inline,
         }
     }
 
@@ -192,6 +194,27 @@ impl TaskFailure {
     /// See [`TaskFailure`].
     pub fn location(&self) -> &'static Location<'static> {
         self.location
+    }
+
+    /// Returns `true` if the task was an inline task
+    /// ([`Inline::spawn`](crate::Inline::spawn)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = async_scope::with_scope_inline(|_scope, inline| async move {
+    ///     inline.spawn(|_| async { Err::<(), _>("refused") });
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// assert!(err.failures()[0].is_inline());
+    /// # }
+    /// ```
+    pub fn is_inline(&self) -> bool {
+        self.inline
     }
 }
 

@@ -1,15 +1,18 @@
 //! Task handles: [`TaskHandle`] and [`OptionalHandle`], what awaiting one
-//! yields, and how one cancels its task (its own token at once, then Tokio's
+//! yields, and how one cancels its task (its own token at once, then the
 //! abort, at once or after the scope's grace period).
 //!
-//! The user's value travels to the handle through Tokio's own `JoinHandle`:
-//! no channel and no extra allocation per task.
+//! A spawned task's value travels to the handle through Tokio's own
+//! `JoinHandle`: no channel and no extra allocation per task. An inline task
+//! (`scope/inline.rs`) has no Tokio task: its value travels through an
+//! [`InlineSlot`], which also holds its own token, and its abort is the
+//! dropping of its future by the scope's run loop.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{ready, Context, Poll};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{ready, Context, Poll, Waker};
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -53,13 +56,21 @@ use crate::ids::TaskId;
 /// on and the handle can be awaited again.
 pub struct TaskHandle<T> {
     id: TaskId,
-    join: Option<Joined<T>>,
+    task: Task<T>,
 }
 
-/// The parts of a handle whose task was really spawned.
-struct Joined<T> {
-    join: JoinHandle<TaskResult<T>>,
-    own: OwnSignal,
+/// Where a handle's task runs, and so how its value arrives and how it is
+/// cancelled.
+enum Task<T> {
+    /// A Tokio task.
+    Spawned {
+        join: JoinHandle<TaskResult<T>>,
+        own: OwnSignal,
+    },
+    /// An inline task, polled by its scope's run loop.
+    Inline(Arc<InlineSlot<T>>),
+    /// A spawn the scope refused: the task never existed.
+    Refused,
 }
 
 /// A task's own token, as its handle cancels it: a child of its scope's
@@ -105,13 +116,24 @@ impl<T> TaskHandle<T> {
     pub(crate) fn spawned(id: TaskId, join: JoinHandle<TaskResult<T>>, own: OwnSignal) -> Self {
         TaskHandle {
             id,
-            join: Some(Joined { join, own }),
+            task: Task::Spawned { join, own },
+        }
+    }
+
+    /// The handle of an inline task, whose value arrives in `slot`.
+    pub(crate) fn inline(id: TaskId, slot: Arc<InlineSlot<T>>) -> Self {
+        TaskHandle {
+            id,
+            task: Task::Inline(slot),
         }
     }
 
     /// A handle for a spawn the scope refused (cancelled or ended): it yields `Cancelled`.
     pub(crate) fn refused(id: TaskId) -> Self {
-        TaskHandle { id, join: None }
+        TaskHandle {
+            id,
+            task: Task::Refused,
+        }
     }
 
     /// Returns the task's id.
@@ -152,16 +174,22 @@ impl<T> TaskHandle<T> {
     /// # }
     /// ```
     pub fn cancel(&self) {
-        if let Some(joined) = &self.join {
-            match &joined.own {
-                OwnSignal::Abort(token) => {
-                    // The token first: work the task handed it to learns of
-                    // the cancellation even if the task never runs again.
-                    token.cancel();
-                    joined.join.abort();
-                }
-                OwnSignal::Graced(own) => own.cancel(),
+        match &self.task {
+            Task::Spawned {
+                join,
+                own: OwnSignal::Abort(token),
+            } => {
+                // The token first: work the task handed it to learns of
+                // the cancellation even if the task never runs again.
+                token.cancel();
+                join.abort();
             }
+            Task::Spawned {
+                own: OwnSignal::Graced(own),
+                ..
+            } => own.cancel(),
+            Task::Inline(slot) => slot.own.cancel(),
+            Task::Refused => {}
         }
     }
 
@@ -183,7 +211,11 @@ impl<T> TaskHandle<T> {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.join.as_ref().map_or(true, |j| j.join.is_finished())
+        match &self.task {
+            Task::Spawned { join, .. } => join.is_finished(),
+            Task::Inline(slot) => slot.lock().ended,
+            Task::Refused => true,
+        }
     }
 }
 
@@ -191,10 +223,12 @@ impl<T> Future for TaskHandle<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(joined) = &mut self.join else {
-            return Poll::Ready(Err(TaskError::Cancelled));
+        let join = match &mut self.task {
+            Task::Spawned { join, .. } => join,
+            Task::Inline(slot) => return slot.poll_value(cx),
+            Task::Refused => return Poll::Ready(Err(TaskError::Cancelled)),
         };
-        Poll::Ready(match ready!(Pin::new(&mut joined.join).poll(cx)) {
+        Poll::Ready(match ready!(Pin::new(join).poll(cx)) {
             Ok(result) => result.map_err(|error| *error),
             // Our wrapper catches the task's panics, so a panicking JoinError
             // comes from a destructor that panicked while the task was aborted.
@@ -323,3 +357,70 @@ impl<T> Future for OptionalHandle<T> {
 /// is the smallest, as a `JoinSet` task's (a `TaskError` is 24 bytes; with
 /// `JoinError` around it, Tokio's stage would outgrow that cell).
 pub(crate) type TaskResult<T> = Result<T, Box<TaskError>>;
+
+/// An inline task's end, shared by its handle and its future (one
+/// allocation): its own token, as its handle cancels it, and its value.
+///
+/// The task's future fills the slot when it completes, or marks it ended
+/// when it is dropped first (its abort): the handle then yields `Cancelled`.
+pub(crate) struct InlineSlot<T> {
+    /// The task's own token; an inline task always runs within the grace
+    /// rules, since its abort is its future being dropped by the run loop.
+    pub(crate) own: GracedSignal,
+    out: Mutex<SlotState<T>>,
+}
+
+struct SlotState<T> {
+    /// The task's value, until its handle takes it.
+    value: Option<Result<T, TaskError>>,
+    /// The task's future is gone.
+    ended: bool,
+    /// The handle waiting for the value.
+    waker: Option<Waker>,
+}
+
+impl<T> InlineSlot<T> {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        InlineSlot {
+            own: GracedSignal::new(token),
+            out: Mutex::new(SlotState {
+                value: None,
+                ended: false,
+                waker: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
+        // Only our own code runs under this lock.
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task's end: its value, or `None` if its future was dropped
+    /// before it completed. Wakes the handle.
+    pub(crate) fn end(&self, value: Option<Result<T, TaskError>>) {
+        let mut out = self.lock();
+        if out.ended {
+            return;
+        }
+        out.ended = true;
+        out.value = value;
+        let waker = out.waker.take();
+        drop(out);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn poll_value(&self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+        let mut out = self.lock();
+        if out.ended {
+            return Poll::Ready(out.value.take().unwrap_or(Err(TaskError::Cancelled)));
+        }
+        match &out.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => out.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}

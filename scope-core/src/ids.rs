@@ -109,6 +109,8 @@ pub(crate) struct TaskMeta {
     pub(crate) kind: TaskKind,
     pub(crate) location: &'static Location<'static>,
     pub(crate) name: Option<TaskName>,
+    /// An inline task (`Inline::spawn`).
+    pub(crate) inline: bool,
 }
 
 /// A task's name (see [`Scope::spawn_named`](crate::Scope::spawn_named) and

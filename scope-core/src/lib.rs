@@ -51,6 +51,7 @@
 //! | `scope/inner.rs` | a scope's state, its lock, admitting a task and counting it out |
 //! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task; onto the runtime, the blocking pool or a `LocalSet` (named for tokio-console with `--cfg tokio_unstable`) |
 //! | `scope/local.rs` | the `spawn_local` forms, for `!Send` tasks on a `LocalSet` |
+//! | `scope/inline.rs` | inline tasks: [`Inline`], tasks that borrow, polled by the run loop beside the body |
 //! | `scope/reserve.rs` | backpressure: [`Scope::reserve`] a `max_concurrency` slot, then spawn into it ([`SpawnPermit`]) |
 //! | `scope/task_future.rs` | the future every task and body runs in: scope entered, panics caught, end counted |
 //! | `scope/failure.rs` | failure reporting: a task failed → `decide` → record and reason → the nearest error handler |
@@ -96,5 +97,7 @@ pub use crate::error::{BoxError, Reason, ScopeError, TaskError, TaskFailure};
 pub use crate::handle::{OptionalHandle, TaskHandle};
 pub use crate::ids::{ScopeId, TaskId, TaskName};
 pub use crate::policy::{ParsePolicyError, Policy, TaskKind};
-pub use crate::scope::{with_scope, Scope, ScopeBuilder, SpawnPermit, TaskBuilder};
+pub use crate::scope::{
+    with_scope, with_scope_inline, Inline, Scope, ScopeBuilder, SpawnPermit, TaskBuilder,
+};
 pub use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};

@@ -25,6 +25,7 @@ mod builder;
 mod cancel;
 mod failure;
 mod handler;
+mod inline;
 mod inner;
 mod local;
 mod nest;
@@ -36,6 +37,7 @@ mod task_builder;
 mod task_future;
 
 pub use self::builder::ScopeBuilder;
+pub use self::inline::Inline;
 pub use self::reserve::SpawnPermit;
 pub use self::task_builder::TaskBuilder;
 
@@ -82,6 +84,55 @@ where
     E: Into<BoxError>,
 {
     ScopeBuilder::default().run(body).await
+}
+
+/// Runs `body` in a new scope with the default options, with an [`Inline`]
+/// handle whose tasks may borrow anything that outlives this call.
+///
+/// Same as `Scope::builder().run_inline(body)`; see [`ScopeBuilder::run_inline`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use async_scope::with_scope_inline;
+///
+/// let lines = &vec!["a b", "c", "d e f"];
+/// let words = with_scope_inline(|_scope, inline| async move {
+///     let counts: Vec<_> = lines
+///         .iter()
+///         .map(|line| inline.spawn(move |_| async move {
+///             Ok::<_, std::io::Error>(line.split(' ').count())
+///         }))
+///         .collect();
+///     let mut words = 0;
+///     for count in counts {
+///         words += count.await?;
+///     }
+///     Ok::<_, async_scope::TaskError>(words)
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(words, 6);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// As [`with_scope`].
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every inline task with it and aborts every
+/// other task at once: none is polled again.
+pub async fn with_scope_inline<'env, F, Fut, T, E>(body: F) -> Result<T, ScopeError>
+where
+    F: FnOnce(Scope, Inline<'env>) -> Fut,
+    Fut: Future<Output = Result<T, E>> + 'env,
+    E: Into<BoxError>,
+{
+    ScopeBuilder::default().run_inline(body).await
 }
 
 /// A cheap, cloneable handle to a running scope: spawns tasks into it,

@@ -84,6 +84,7 @@ pub struct TaskSnapshot {
     pub(crate) age: Option<Duration>,
     pub(crate) error: Option<TaskError>,
     pub(crate) scopes: Vec<ScopeSnapshot>,
+    pub(crate) inline: bool,
 }
 
 /// A scope, its unfinished and failed tasks, and its open nested scopes, as
@@ -435,6 +436,31 @@ impl TaskSnapshot {
         self.error.as_ref()
     }
 
+    /// Whether this is an inline task ([`Inline::spawn`](crate::Inline::spawn)),
+    /// drawn as `inline task`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async_scope::with_scope_inline(|scope, inline| async move {
+    ///     inline.spawn(|_| std::future::pending::<Result<(), std::io::Error>>());
+    ///     tokio::task::yield_now().await; // the run loop takes the task in
+    ///     let snapshot = scope.snapshot();
+    ///     assert!(snapshot.tasks()[0].is_inline());
+    ///     assert!(snapshot.to_string().contains("inline task"));
+    ///     scope.cancel();
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// .await
+    /// .unwrap_err(); // cancelled
+    /// # }
+    /// ```
+    pub fn is_inline(&self) -> bool {
+        self.inline
+    }
+
     /// The nested scopes this task runs, still open, in the order they were opened.
     ///
     /// # Examples
@@ -453,6 +479,9 @@ impl TaskSnapshot {
         write!(f, "{mark} ")?;
         if self.kind != TaskKind::Normal {
             write!(f, "{} ", self.kind)?;
+        }
+        if self.inline {
+            write!(f, "inline ")?;
         }
         write!(f, "task {}", self.id)?;
         if let Some(name) = &self.name {

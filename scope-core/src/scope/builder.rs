@@ -7,12 +7,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
-use super::inner::{Inner, State};
+use super::inline::{self, Inline};
+use super::inner::{Inner, OpenedIn, State};
 use super::run::{self, ShutdownSignal};
 use super::Scope;
 use crate::error::{BoxError, ScopeError, TaskFailure};
@@ -323,16 +325,80 @@ impl ScopeBuilder {
         Fut: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
-        let timeout = self.timeout;
+        let (timeout, shutdown_on) = self.run_options();
+        run::run(self.open(false), timeout, shutdown_on, body, ()).await
+    }
+
+    /// Runs `body` in a new scope with these options, as [`run`](Self::run),
+    /// with an [`Inline`] handle beside the [`Scope`]: the body may spawn
+    /// *inline* tasks, which run on the task awaiting the scope and may
+    /// borrow anything that outlives this call (SPEC.md "Inline tasks").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use async_scope::{Reason, Scope};
+    ///
+    /// let hosts = &vec!["db".to_string(), "cache".to_string()];
+    /// let err = Scope::builder()
+    ///     .timeout(Duration::from_secs(1))
+    ///     .run_inline(|_scope, inline| async move {
+    ///         for host in hosts {
+    ///             inline.spawn(move |_| async move {
+    ///                 if host == "cache" {
+    ///                     std::future::pending::<()>().await; // never answers
+    ///                 }
+    ///                 Ok::<_, std::io::Error>(())
+    ///             });
+    ///         }
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err.reason(), Reason::TimedOut));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops every inline task with it and aborts every
+    /// other task at once: none is polled again.
+    pub async fn run_inline<'env, F, Fut, T, E>(mut self, body: F) -> Result<T, ScopeError>
+    where
+        F: FnOnce(Scope, Inline<'env>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 'env,
+        E: Into<BoxError>,
+    {
+        let (timeout, shutdown_on) = self.run_options();
+        let scope = self.open(true);
+        let (inline, tasks) = Inline::new(&scope);
+        let body = move |scope| body(scope, inline);
+        run::run(scope, timeout, shutdown_on, body, tasks).await
+    }
+
+    /// The options the run loop keeps.
+    fn run_options(&mut self) -> (Option<Duration>, Option<ShutdownSignal>) {
         let shutdown_on = self
             .shutdown_on
             .take()
             .map(|signal| signal.into_inner().unwrap_or_else(PoisonError::into_inner));
-        run::run(self.open(), timeout, shutdown_on, body).await
+        (self.timeout, shutdown_on)
     }
 
-    /// Opens the scope: its state, and its place under the current scope.
-    fn open(self) -> Scope {
+    /// Opens the scope: its state, and its place under the current scope;
+    /// with a waker for its run loop if it runs inline tasks.
+    fn open(self, inline: bool) -> Scope {
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime,
             Err(_) => panic!(
@@ -341,6 +407,7 @@ impl ScopeBuilder {
             ),
         };
         let parent = Scope::current().map(|scope| scope.inner);
+        let opened_in = opened_in(parent.as_ref().map(|p| p.id));
         let id = ScopeId::next();
         let span = observe::scope_opened(
             id,
@@ -366,11 +433,12 @@ impl ScopeBuilder {
             runtime,
             state: Mutex::new(State::new()),
             all_done: Notify::new(),
-            opened_in: tokio::task::try_id(),
+            opened_in,
             body_ended: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             opened: Instant::now(),
             span,
+            inline_waker: inline.then(|| Arc::new(AtomicWaker::new())),
         });
         if let Some(parent) = &inner.parent {
             // Opened under an ancestor that was already cancelled or shut down.
@@ -379,6 +447,15 @@ impl ScopeBuilder {
             }
         }
         Scope { inner }
+    }
+}
+
+/// Where a scope whose parent is `parent` is being opened: in one of the
+/// parent's inline tasks, or in a Tokio task.
+fn opened_in(parent: Option<ScopeId>) -> OpenedIn {
+    match (parent, inline::running()) {
+        (Some(parent), Some((scope, task))) if scope == parent => OpenedIn::Inline(task),
+        _ => tokio::task::try_id().map_or(OpenedIn::Nowhere, OpenedIn::Tokio),
     }
 }
 

@@ -177,6 +177,11 @@ impl Inner {
         for task in state.tasks.iter().filter_map(|r| r.abort.as_ref()) {
             task.abort();
         }
+        drop(state);
+        // Inline tasks are aborted by their run loop, which drops them.
+        if let Some(run_loop) = &self.inline_waker {
+            run_loop.wake();
+        }
     }
 
     /// Ends the scope at once, when its future is dropped: aborts its tasks

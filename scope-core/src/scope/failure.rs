@@ -30,6 +30,7 @@ impl Inner {
             kind: TaskKind::Normal,
             location: Location::caller(),
             name: None,
+            inline: false,
         });
         self.report(TaskFailure::new(&meta, error));
     }

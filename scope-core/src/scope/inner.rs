@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -67,9 +68,9 @@ pub(crate) struct Inner {
     /// Notified when `State::live` drops to zero, if `wait_for_completion`
     /// waits (the run loop is woken through `State::run_waker`).
     pub(super) all_done: Notify,
-    /// The Tokio task the scope was opened in: a snapshot draws the scope
-    /// under its parent's task that runs it.
-    pub(super) opened_in: Option<tokio::task::Id>,
+    /// Where the scope was opened: a snapshot draws the scope under its
+    /// parent's task that runs it.
+    pub(super) opened_in: OpenedIn,
     /// Set when the body has returned: the scope waits for its last tasks.
     pub(super) body_ended: AtomicBool,
     /// Set when the scope's `run` has returned or its future was dropped:
@@ -79,6 +80,21 @@ pub(crate) struct Inner {
     pub(super) opened: Instant,
     /// The scope's tracing span; see `observe`.
     pub(crate) span: ScopeSpan,
+    /// The run loop's waker for its inline tasks, if the scope was opened
+    /// for them (`inline.rs`): a spawn and `abort_tasks` wake it.
+    pub(super) inline_waker: Option<Arc<AtomicWaker>>,
+}
+
+/// Where a scope was opened, so that a snapshot draws it under its parent's
+/// task that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OpenedIn {
+    /// An inline task of the parent (`inline.rs`), by its id.
+    Inline(TaskId),
+    /// A Tokio task: the parent's body or one of its spawned tasks.
+    Tokio(tokio::task::Id),
+    /// Outside any Tokio task.
+    Nowhere,
 }
 
 pub(super) struct State {
@@ -188,6 +204,7 @@ impl State {
             kind: record.kind,
             location: record.location,
             name: self.name(id),
+            inline: record.inline,
         })
     }
 }
@@ -203,6 +220,8 @@ pub(super) struct TaskRecord {
     /// Nanoseconds from the scope's opening to the spawn.
     pub(super) spawned: u64,
     pub(super) kind: TaskKind,
+    /// An inline task (`inline.rs`): it has no abort handle, and a snapshot marks it.
+    pub(super) inline: bool,
     /// The task failed (it is reported from its last poll, before Tokio
     /// marks it finished).
     pub(super) failed: bool,
@@ -259,6 +278,7 @@ impl Inner {
         kind: TaskKind,
         name: Option<&TaskName>,
         location: &'static std::panic::Location<'static>,
+        inline: bool,
     ) -> Option<TaskId> {
         let spawned = self.since_opened(Instant::now());
         let mut state = self.lock();
@@ -277,6 +297,7 @@ impl Inner {
             location,
             spawned,
             kind,
+            inline,
             failed: false,
             ended: false,
         });

@@ -8,15 +8,18 @@
 //! (the task that ends last wakes the loop through `State::run_waker`).
 //! Whatever fires starts a new turn, so that a timer it set is polled too.
 //!
-//! Dropping the scope's future before it ends drops its [`RunGuard`], which
-//! aborts the whole tree at once (`Inner::abort_tree`).
+//! Right after the body, each turn polls the scope's inline tasks, if it has
+//! any (`inline.rs`, through [`Inlines`]): they run on this task.
+//!
+//! Dropping the scope's future before it ends drops its inline tasks, then
+//! its [`RunGuard`], which aborts the whole tree at once (`Inner::abort_tree`).
 
 use std::future::{poll_fn, Future};
 use std::panic::resume_unwind;
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{sleep, sleep_until, Sleep};
@@ -31,22 +34,39 @@ use crate::observe;
 /// The future a scope shuts down on (`ScopeBuilder::shutdown_on`).
 pub(super) type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Runs `body` in `scope` until the body and every task have ended.
-pub(super) async fn run<F, Fut, T, E>(
+/// What the run loop polls beside the body: a scope's inline tasks
+/// (`inline.rs`), or nothing (`()`) for a scope opened without them.
+pub(super) trait Inlines {
+    /// Polls the tasks (on each turn of the run loop, after the body).
+    fn poll(&mut self, inner: &Inner, cx: &mut Context<'_>);
+}
+
+impl Inlines for () {
+    fn poll(&mut self, _: &Inner, _: &mut Context<'_>) {}
+}
+
+/// Runs `body` in `scope`, with `inline` tasks beside it, until the body and
+/// every task have ended.
+pub(super) async fn run<F, Fut, T, E, I>(
     scope: Scope,
     timeout: Option<Duration>,
     shutdown_on: Option<ShutdownSignal>,
     body: F,
+    inline: I,
 ) -> Result<T, ScopeError>
 where
     F: FnOnce(Scope) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
+    I: Inlines,
 {
     let inner = scope.inner.clone();
     let mut guard = RunGuard {
         inner: Some(inner.clone()),
     };
+    // Declared after the guard, so dropped before it: the inline tasks go
+    // first, then the guard aborts the tree.
+    let mut inline = inline;
 
     let mut body = pin!(Entered::new(scope.clone(), body(scope)));
     let mut body_out = None;
@@ -74,6 +94,7 @@ where
                 continue;
             }
         }
+        inline.poll(&inner, cx);
         if let Some(cancelled) = signal.as_mut().as_pin_mut() {
             if cancelled.poll(cx).is_ready() {
                 signal.set(None);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::inner::Inner;
+use super::inner::{Inner, OpenedIn};
 use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
 
 impl Inner {
@@ -55,6 +55,7 @@ impl Inner {
                     )),
                     error: None,
                     scopes: Vec::new(),
+                    inline: record.inline,
                 }
             })
             .collect();
@@ -67,6 +68,7 @@ impl Inner {
             age: None,
             error: Some(failure.error().clone()),
             scopes: Vec::new(),
+            inline: failure.is_inline(),
         }));
         tasks.sort_by_key(|task| task.id);
         let scope_state = if state.reason.is_none() && state.shut_down {
@@ -96,10 +98,15 @@ impl Inner {
         } else {
             for child in open {
                 let snapshot = child.snapshot_at(now, depth + 1);
-                let runner = runners
-                    .iter()
-                    .find(|(tokio_id, _)| Some(*tokio_id) == child.opened_in)
-                    .and_then(|(_, id)| tasks.iter_mut().find(|task| task.id == *id));
+                let runner = match child.opened_in {
+                    OpenedIn::Inline(id) => Some(id),
+                    OpenedIn::Tokio(tokio_id) => runners
+                        .iter()
+                        .find(|(runner, _)| *runner == tokio_id)
+                        .map(|(_, id)| *id),
+                    OpenedIn::Nowhere => None,
+                }
+                .and_then(|id| tasks.iter_mut().find(|task| task.id == id));
                 match runner {
                     Some(task) => task.scopes.push(snapshot),
                     None => scopes.push(snapshot),

@@ -38,13 +38,15 @@ use crate::limit::{Permit, Start};
 use crate::observe::{self, ConsoleName, Traced};
 use crate::policy::TaskKind;
 
-/// How a task is to be spawned: its kind, name and spawn location, and the
-/// `max_concurrency` slot reserved for it, if any (`Scope::reserve`).
+/// How a task is to be spawned: its kind, name and spawn location, the
+/// `max_concurrency` slot reserved for it, if any (`Scope::reserve`), and
+/// whether it is an inline task (`inline.rs`).
 pub(super) struct TaskOptions {
     pub(super) kind: TaskKind,
     pub(super) name: Option<TaskName>,
     pub(super) location: &'static Location<'static>,
     pub(super) slot: Option<Permit>,
+    pub(super) inline: bool,
 }
 
 impl TaskOptions {
@@ -55,8 +57,18 @@ impl TaskOptions {
             name,
             location: Location::caller(),
             slot: None,
+            inline: false,
         }
     }
+}
+
+/// A task the scope accepted: counted in and recorded, its token made.
+pub(super) struct Admitted {
+    pub(super) meta: TaskMeta,
+    /// The task's own token.
+    pub(super) token: CancellationToken,
+    /// A slot reserved for the task (`Scope::reserve`).
+    pub(super) slot: Option<Permit>,
 }
 
 /// A task admitted by its scope, before its future is built.
@@ -113,9 +125,9 @@ macro_rules! spawn_task {
 }
 
 impl Inner {
-    /// Counts a new task in and settles what it starts with, or `Err` with
+    /// Counts a new task in, records it and makes its token, or `Err` with
     /// an id for its handle when the scope refuses spawns (cancelled or ended).
-    fn prepare(&self, mut options: TaskOptions) -> Result<Prepared, TaskId> {
+    pub(super) fn admit_task(&self, mut options: TaskOptions) -> Result<Admitted, TaskId> {
         // Made first: a signal cancelled by hand (`signal().cancel()`) shows
         // in its new child, and the scope is failed now, before its run loop
         // has noticed, so no spawn slips in.
@@ -124,25 +136,43 @@ impl Inner {
             self.signal_cancelled();
             return Err(TaskId::next());
         }
-        let Some(id) = self.admit(options.kind, options.name.as_ref(), options.location) else {
+        let Some(id) = self.admit(
+            options.kind,
+            options.name.as_ref(),
+            options.location,
+            options.inline,
+        ) else {
             return Err(TaskId::next());
-        };
-        let graced = (!self.grace.is_zero()).then(|| Arc::new(GracedSignal::new(token.clone())));
-        let own = match &graced {
-            Some(graced) => OwnSignal::Graced(graced.clone()),
-            None => OwnSignal::Abort(token.clone()),
         };
         let meta = TaskMeta {
             id,
             kind: options.kind,
             location: options.location,
             name: options.name.take(),
+            inline: options.inline,
+        };
+        Ok(Admitted {
+            meta,
+            token,
+            slot: options.slot.take(),
+        })
+    }
+
+    /// Admits a task to be spawned onto Tokio, and settles how its handle
+    /// cancels it: with its token shared for the grace rules if the scope
+    /// has a grace period.
+    fn prepare(&self, options: TaskOptions) -> Result<Prepared, TaskId> {
+        let Admitted { meta, token, slot } = self.admit_task(options)?;
+        let graced = (!self.grace.is_zero()).then(|| Arc::new(GracedSignal::new(token.clone())));
+        let own = match &graced {
+            Some(graced) => OwnSignal::Graced(graced.clone()),
+            None => OwnSignal::Abort(token.clone()),
         };
         Ok(Prepared {
             meta,
             token,
             graced,
-            slot: options.slot.take(),
+            slot,
             own,
         })
     }
@@ -152,11 +182,11 @@ impl Inner {
     ///
     /// Generic over the future only (its output's types are projections), so
     /// that the returned future does not capture `E`, which is not `'static`.
-    fn guarded<F, Fut>(
+    pub(super) fn guarded<F, Fut, G>(
         self: &Arc<Self>,
         id: TaskId,
         token: CancellationToken,
-        graced: Option<Arc<GracedSignal>>,
+        graced: Option<G>,
         slot: Option<Permit>,
         task: F,
     ) -> impl Future<Output = Result<<Fut::Output as TaskOutput>::Value, TaskError>>
@@ -164,6 +194,7 @@ impl Inner {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future,
         Fut::Output: TaskOutput,
+        G: AsRef<GracedSignal>,
     {
         let start = match slot {
             Some(reserved) => Some(Start::Now(reserved)),
@@ -189,7 +220,7 @@ impl Inner {
             let user = task(token);
             match graced {
                 None => user.await.into_task(),
-                Some(graced) => scope.with_grace(&graced, user).await,
+                Some(graced) => scope.with_grace(graced.as_ref(), user).await,
             }
         }
     }
@@ -329,7 +360,7 @@ impl Inner {
             // (Its error boxed at once, so that the future holds no `E`, which need not be `Send`.)
             let blocking =
                 move |token| std::future::ready(task(token).map_err(Into::<BoxError>::into));
-            let fut = self.guarded(id, token, None, slot, blocking);
+            let fut = self.guarded(id, token, None::<Arc<GracedSignal>>, slot, blocking);
             self.launch(meta, fut, spawner)
         };
         TaskHandle::spawned(id, join, own)

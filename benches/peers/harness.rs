@@ -1,0 +1,448 @@
+//! Measuring and reporting: the runtime, the configuration, rounds rotated
+//! over the peers, medians and ratios, the table, the targets and the JSON
+//! lines, and the resident set size.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::peers::Peer;
+
+/// Resident set size of this process in bytes, from `/proc/self/statm`.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(resident * page_size()?)
+}
+
+/// The page size, from `/proc/self/smaps` (no libc needed), read once: the
+/// file is large, and reading it at every measurement would allocate (and
+/// touch) more memory than some figures it serves.
+fn page_size() -> Option<u64> {
+    static PAGE_SIZE: OnceLock<Option<u64>> = OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let line = smaps.lines().find(|l| l.starts_with("KernelPageSize:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    })
+}
+
+pub(crate) fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+pub(crate) struct Config {
+    /// `--quick`: smaller N and fewer rounds.
+    pub(crate) quick: bool,
+    /// Run without `--bench` (as `cargo test --all-targets` does): a smoke
+    /// run with tiny N and one round that only checks results.
+    pub(crate) smoke: bool,
+    pub(crate) rounds: usize,
+    pub(crate) filter: Option<String>,
+    /// Only this peer (for profiling); ratios are then missing.
+    pub(crate) peer: Option<Peer>,
+}
+
+/// One peer's result in one workload.
+pub(crate) struct Result_ {
+    pub(crate) workload: String,
+    pub(crate) n: u64,
+    pub(crate) unit: &'static str,
+    /// `ns` (time per unit) or `B` (bytes per task).
+    pub(crate) metric: &'static str,
+    pub(crate) peer: Peer,
+    /// One value per round, per unit.
+    pub(crate) samples: Vec<f64>,
+    /// The reference peer of ratios (JoinSet, or the hand-written engine calls).
+    pub(crate) reference: Peer,
+    /// Whether ratios to the reference mean anything (not for a growth that
+    /// may be zero, as `long_lived_rss`'s): without, the table shows `—`
+    /// and the JSON `null`.
+    pub(crate) ratios: bool,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    if v.is_empty() {
+        f64::NAN
+    } else if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+impl Result_ {
+    fn median(&self) -> f64 {
+        median(&self.samples)
+    }
+
+    fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.samples
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// The reference row of a workload.
+fn reference<'a>(results: &'a [Result_], r: &Result_) -> Option<&'a Result_> {
+    results
+        .iter()
+        .find(|o| o.workload == r.workload && o.n == r.n && o.peer == r.reference)
+}
+
+/// Ratio of medians to the reference.
+fn ratio(results: &[Result_], r: &Result_) -> f64 {
+    reference(results, r).map_or(f64::NAN, |j| r.median() / j.median())
+}
+
+/// Median of the per-round ratios to the reference (same round, adjacent in time).
+fn paired_ratio(results: &[Result_], r: &Result_) -> f64 {
+    reference(results, r).map_or(f64::NAN, |j| {
+        let ratios: Vec<f64> = r
+            .samples
+            .iter()
+            .zip(&j.samples)
+            .map(|(a, b)| a / b)
+            .collect();
+        median(&ratios)
+    })
+}
+
+/// Runs `f` for every peer, `rounds` rounds plus a warm-up, rotating the order;
+/// each sample is `reps` runs, reported per unit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn measure<F, Fut>(
+    cfg: &Config,
+    rt: &Runtime,
+    results: &mut Vec<Result_>,
+    workload: &str,
+    n: u64,
+    unit: &'static str,
+    units_per_run: u64,
+    reps: u32,
+    peers: &[Peer],
+    reference: Peer,
+    f: F,
+) where
+    F: Fn(Peer) -> Fut,
+    Fut: Future<Output = Duration> + Send + 'static,
+{
+    let peers: Vec<Peer> = peers
+        .iter()
+        .copied()
+        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
+        .collect();
+    let label = format!("{workload} n={n}");
+    eprint!("{label:<28}");
+    let mut samples = vec![Vec::new(); peers.len()];
+    for round in 0..=cfg.rounds {
+        for k in 0..peers.len() {
+            let index = (k + round) % peers.len();
+            let peer = peers[index];
+            let mut total = Duration::ZERO;
+            for _ in 0..reps {
+                // The owner is a task on the runtime, as in a server.
+                total += rt.block_on(async { tokio::spawn(f(peer)).await.unwrap() });
+            }
+            if round > 0 {
+                samples[index]
+                    .push(total.as_nanos() as f64 / f64::from(reps) / units_per_run as f64);
+            }
+        }
+        eprint!(".");
+    }
+    eprintln!();
+    for (peer, samples) in peers.iter().zip(samples) {
+        results.push(Result_ {
+            workload: workload.to_string(),
+            n,
+            unit,
+            metric: "ns",
+            peer: *peer,
+            samples,
+            reference,
+            ratios: true,
+        });
+    }
+}
+
+/// Runs `f` for every peer, `rounds` rounds (no warm-up: each value comes
+/// from a fresh child process), rotating the order; each run gives one
+/// value per workload of `workloads` (several figures of one child).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn measure_values(
+    cfg: &Config,
+    results: &mut Vec<Result_>,
+    workloads: &[&str],
+    n: u64,
+    unit: &'static str,
+    metric: &'static str,
+    peers: &[Peer],
+    reference: Peer,
+    ratios: bool,
+    f: impl Fn(Peer) -> Vec<f64>,
+) {
+    let peers: Vec<Peer> = peers
+        .iter()
+        .copied()
+        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
+        .collect();
+    eprint!("{:<28}", format!("{} n={n}", workloads[0]));
+    // samples[workload][peer][round]
+    let mut samples = vec![vec![Vec::new(); peers.len()]; workloads.len()];
+    for round in 0..cfg.rounds {
+        for k in 0..peers.len() {
+            let index = (k + round) % peers.len();
+            let values = f(peers[index]);
+            assert_eq!(values.len(), workloads.len(), "one value per workload");
+            for (w, value) in values.into_iter().enumerate() {
+                samples[w][index].push(value);
+            }
+        }
+        eprint!(".");
+    }
+    eprintln!();
+    for (workload, samples) in workloads.iter().zip(samples) {
+        for (peer, samples) in peers.iter().zip(samples) {
+            results.push(Result_ {
+                workload: (*workload).into(),
+                n,
+                unit,
+                metric,
+                peer: *peer,
+                samples,
+                reference,
+                ratios,
+            });
+        }
+    }
+}
+
+pub(crate) fn print_table(results: &[Result_]) {
+    println!();
+    println!("| workload | n | peer | median | min | max | unit | ratio | paired ratio |");
+    println!("|---|---:|---|---:|---:|---:|---|---:|---:|");
+    for r in results {
+        let fmt = |v: f64| {
+            if r.metric == "B" && v.abs() >= 10_240.0 {
+                format!("{:.0} KiB", v / 1024.0)
+            } else if r.metric == "B" {
+                format!("{v:.0} B")
+            } else if v >= 10_000.0 {
+                format!("{:.1} µs", v / 1000.0)
+            } else {
+                format!("{v:.1} ns")
+            }
+        };
+        if !r.ratios {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | — | — |",
+                r.workload,
+                r.n,
+                r.peer.name(),
+                fmt(r.median()),
+                fmt(r.min()),
+                fmt(r.max()),
+                r.unit,
+            );
+            continue;
+        }
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2}× {} | {:.2}× |",
+            r.workload,
+            r.n,
+            r.peer.name(),
+            fmt(r.median()),
+            fmt(r.min()),
+            fmt(r.max()),
+            r.unit,
+            ratio(results, r),
+            r.reference.name(),
+            paired_ratio(results, r),
+        );
+    }
+}
+
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "null".into()
+    }
+}
+
+pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
+    println!();
+    for r in results {
+        let (ratio, paired_ratio) = if r.ratios {
+            (ratio(results, r), paired_ratio(results, r))
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let samples: Vec<String> = r.samples.iter().map(|v| json_number(*v)).collect();
+        println!(
+            "{{\"workload\":\"{}\",\"n\":{},\"peer\":\"{}\",\"unit\":\"{}\",\"metric\":\"{}_per_{}\",\
+             \"median\":{},\"min\":{},\"max\":{},\"rounds\":{},\"reference\":\"{}\",\
+             \"ratio\":{},\"paired_ratio\":{},\"samples\":[{}],\"mode\":\"{}\"}}",
+            r.workload,
+            r.n,
+            r.peer.name(),
+            r.unit,
+            r.metric,
+            r.unit.replace(' ', "_"),
+            json_number(r.median()),
+            json_number(r.min()),
+            json_number(r.max()),
+            r.samples.len(),
+            r.reference.name(),
+            json_number(ratio),
+            json_number(paired_ratio),
+            samples.join(","),
+            if cfg.smoke {
+                "smoke"
+            } else if cfg.quick {
+                "quick"
+            } else {
+                "full"
+            },
+        );
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The targets of issues 4 and 14, evaluated on this run (ratio of medians).
+pub(crate) fn print_targets(results: &[Result_]) {
+    let find = |workload: &str, n: Option<u64>, peer: Peer| {
+        results
+            .iter()
+            .filter(|r| r.workload == workload && r.peer == peer && n.map_or(true, |n| r.n == n))
+            .max_by_key(|r| r.n)
+    };
+    // (target, value, target, met), as printed.
+    let mut rows: Vec<(String, String, String, bool)> = Vec::new();
+    let ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
+        let value = ratio(results, r?);
+        value.is_finite().then(|| {
+            (
+                name,
+                format!("{value:.2}×"),
+                format!("≤ {target:.2}×{of}"),
+                value <= target,
+            )
+        })
+    };
+    for n in [100_000, 1_000_000] {
+        rows.extend(ratio_to(
+            format!("spawn_join n={n}, async-scope / JoinSet"),
+            find("spawn_join", Some(n), Peer::Scope),
+            1.10,
+            "",
+        ));
+    }
+    rows.extend(ratio_to(
+        "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
+        find("fail_fast_cancel", None, Peer::Scope),
+        1.00,
+        "",
+    ));
+    rows.extend(ratio_to(
+        "nested, async-scope / JoinSet".into(),
+        find("nested", None, Peer::Scope),
+        1.30,
+        "",
+    ));
+    rows.extend(ratio_to(
+        "fan_out_tree, async-scope / JoinSet".into(),
+        find("fan_out_tree", None, Peer::Scope),
+        1.20,
+        "",
+    ));
+    rows.extend(ratio_to(
+        "memory per pending task, async-scope / JoinSet".into(),
+        find("memory", None, Peer::Scope),
+        1.15,
+        "",
+    ));
+    rows.extend(ratio_to(
+        "macro_overhead, scope! / hand-written".into(),
+        find("macro_overhead", None, Peer::ScopeMacro),
+        1.02,
+        "",
+    ));
+    rows.extend(ratio_to(
+        "macro_overhead, #[scoped] / hand-written".into(),
+        find("macro_overhead_attr", None, Peer::ScopedAttr),
+        1.02,
+        "",
+    ));
+    // supervise_errors against spawn_join's own figure at the same n.
+    if let Some(sup) = find("supervise_errors", None, Peer::Scope) {
+        if let Some(sj) = find("spawn_join", Some(sup.n), Peer::Scope) {
+            let value = sup.median() / sj.median();
+            rows.push((
+                format!("supervise_errors n={}, async-scope / its spawn_join", sup.n),
+                format!("{value:.2}×"),
+                "≤ 1.30×".into(),
+                value <= 1.30,
+            ));
+        }
+    }
+    // Issue 14's new workloads.
+    rows.extend(ratio_to(
+        "shared_spawn, async-scope / TaskTracker+token".into(),
+        find("shared_spawn", None, Peer::Scope),
+        1.00,
+        " TaskTracker",
+    ));
+    rows.extend(ratio_to(
+        "long_lived (ns/task), async-scope / JoinSet".into(),
+        find("long_lived", None, Peer::Scope),
+        1.10,
+        " JoinSet",
+    ));
+    // Issue 15: inline tasks against the plain in-task set.
+    rows.extend(ratio_to(
+        "inline_fan_out (largest n), async-scope inline / FuturesUnordered".into(),
+        find("inline_fan_out", None, Peer::Scope),
+        1.50,
+        " FuturesUnordered",
+    ));
+    // long_lived's resident set: growth from the first wave to the end.
+    if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
+        let growth = r.median() / MIB;
+        if growth.is_finite() {
+            rows.push((
+                format!(
+                    "long_lived_rss n={}, async-scope RSS growth after the first wave",
+                    r.n
+                ),
+                format!("{growth:.2} MiB"),
+                "≤ 2.00 MiB".into(),
+                growth <= 2.0,
+            ));
+        }
+    }
+    println!();
+    println!("| target | value | target | verdict |");
+    println!("|---|---:|---:|---|");
+    for (name, value, target, met) in rows {
+        let verdict = if met { "met" } else { "MISSED" };
+        println!("| {name} | {value} | {target} | {verdict} |");
+    }
+}
