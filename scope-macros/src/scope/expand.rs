@@ -98,11 +98,6 @@ fn scope_ident() -> Ident {
     Ident::new("scope", Span::call_site())
 }
 
-/// Returns the identifier `inline`, as the user's code sees it.
-fn inline_ident() -> Ident {
-    Ident::new("inline", Span::call_site())
-}
-
 /// Returns the type hint that fixes an async block's error type to
 /// `BoxError` before its first `?` (as async-trait does for its bodies).
 fn box_error_hint(krate: &syn::Path) -> TokenStream {
@@ -129,7 +124,7 @@ pub(crate) fn expand(scope: &ValidScope) -> TokenStream {
         ToTokens::to_token_stream,
     );
     let body = body(stmts, &tail, &options.krate, false, *inline);
-    let run = if *inline {
+    let run = if inline.is_some() {
         options.run_inline(&body)
     } else {
         options.run(&body)
@@ -149,12 +144,14 @@ pub(crate) fn body(
     tail: &TokenStream,
     krate: &syn::Path,
     typed: bool,
-    inline: bool,
+    inline: Option<Span>,
 ) -> TokenStream {
     let scope = scope_ident();
     let names_scope = uses_scope(tail.clone())
         || stmts.iter().any(|stmt| match stmt {
-            ValidStmt::Spawn(spawn) => !spawn.inline || uses_scope(spawn.block.to_token_stream()),
+            ValidStmt::Spawn(spawn) => {
+                spawn.inline.is_none() || uses_scope(spawn.block.to_token_stream())
+            }
             ValidStmt::Rust(stmt) => uses_scope(stmt.to_token_stream()),
         });
     let mut param = if names_scope {
@@ -170,7 +167,7 @@ pub(crate) fn body(
         ValidStmt::Rust(stmt) => rust_stmt(stmt),
         ValidStmt::Spawn(spawn) => spawn_stmt(spawn, &scope, krate),
     });
-    if !inline {
+    let Some(first) = inline else {
         return quote! {
             |#param| async move {
                 #hint
@@ -178,8 +175,11 @@ pub(crate) fn body(
                 #tail
             }
         };
-    }
-    let inline = inline_ident();
+    };
+    // The handle is located at the first `spawn inline`: rustc's errors on
+    // what inline tasks borrow (from the body itself) land there.
+    let located = Span::call_site().located_at(first);
+    let inline = Ident::new("inline", located);
     // by-value uses, so that the block owns the handles and borrows the rest
     let take_scope = names_scope.then(|| quote!(let #scope = #scope;));
     let (params, take_inline) = if typed {
@@ -188,7 +188,10 @@ pub(crate) fn body(
             quote!(let #inline: #krate::Inline<'_> = ::core::unreachable!();),
         )
     } else {
-        (quote!(#param, #inline), quote!(let #inline = #inline;))
+        (
+            quote!(#param, #inline),
+            quote_spanned!(located=> let #inline = #inline;),
+        )
     };
     quote! {
         |#params| async {
@@ -252,10 +255,15 @@ fn spawn_parts<'a>(
     // The method carries the span of `spawn`, the task that of the block:
     // rustc's errors on the task's bounds (`Send`, its output) land there.
     let method = Ident::new(kind.method(), spawn.span());
-    let receiver = if *inline {
-        inline_ident()
-    } else {
-        scope.clone()
+    // An inline task's call carries the span of its `inline` (with the
+    // hygiene of the `inline` the body binds): rustc's errors on what the
+    // task borrows land there.
+    let located = inline
+        .as_ref()
+        .map(|word| Span::call_site().located_at(word.span()));
+    let receiver = match located {
+        Some(span) => Ident::new("inline", span),
+        None => scope.clone(),
     };
     let signal = match signal {
         Some((pat, Some(ty))) => quote!(#pat: #ty),
@@ -278,7 +286,7 @@ fn spawn_parts<'a>(
     if uses_scope(block.to_token_stream()) {
         clones.extend(quote!(let #scope = ::core::clone::Clone::clone(&#scope);));
     }
-    if *inline && uses_inline(block.to_token_stream()) {
+    if inline.is_some() && uses_inline(block.to_token_stream()) {
         clones.extend(quote!(let #receiver = ::core::clone::Clone::clone(&#receiver);));
     }
     let task = if clones.is_empty() {
@@ -289,7 +297,10 @@ fn spawn_parts<'a>(
             #task
         })
     };
-    let call = quote!(#receiver.#method(#task));
+    let call = match located {
+        Some(span) => quote_spanned!(span=> #receiver.#method(#task)),
+        None => quote!(#receiver.#method(#task)),
+    };
     (attrs, binding.as_ref(), call)
 }
 

@@ -35,12 +35,15 @@ pub(crate) fn expand_nested(scope: &mut ValidScope, errors: &mut Errors) {
     let mut walk = Walk {
         krate: scope.options.krate.clone(),
         errors,
-        inline: false,
+        inline: None,
     };
     for stmt in &mut scope.stmts {
         match stmt {
             ValidStmt::Rust(stmt) => walk.stmt(stmt, Ctx::Flow),
-            ValidStmt::Spawn(spawn) => walk.block(&mut spawn.block, Ctx::Async),
+            ValidStmt::Spawn(spawn) => {
+                walk.found(spawn.inline.as_ref().map(Ident::span));
+                walk.block(&mut spawn.block, Ctx::Async);
+            }
         }
     }
     if let Some(tail) = &mut scope.tail {
@@ -48,7 +51,7 @@ pub(crate) fn expand_nested(scope: &mut ValidScope, errors: &mut Errors) {
     }
     // A misplaced `spawn inline` counts too: its message tells to call
     // `inline.spawn(..)`, which then names the scope's handle.
-    scope.inline |= walk.inline;
+    scope.inline = walk.inline.or(scope.inline);
 }
 
 /// The walk's state.
@@ -57,8 +60,9 @@ struct Walk<'a> {
     krate: syn::Path,
     /// Where mistakes go.
     errors: &'a mut Errors,
-    /// Whether a marked `spawn inline` was found.
-    inline: bool,
+    /// The first `inline` of a `spawn inline`, top-level or marked, in
+    /// the order of the source.
+    inline: Option<Span>,
 }
 
 /// Returns the marker's tokens when `expr` is a marker call.
@@ -69,9 +73,10 @@ fn marker(expr: &syn::Expr) -> Option<&syn::Macro> {
     }
 }
 
-/// Returns whether a marker's tokens (`spawn words.. [signal] { .. }`) are
-/// those of a `spawn inline`, `inline` standing among its words.
-fn is_inline(tokens: &TokenStream) -> bool {
+/// Returns the span of `inline` when a marker's tokens (`spawn words..
+/// [signal] { .. }`) are those of a `spawn inline`, `inline` standing among
+/// its words.
+fn inline_word(tokens: &TokenStream) -> Option<Span> {
     tokens
         .clone()
         .into_iter()
@@ -80,7 +85,8 @@ fn is_inline(tokens: &TokenStream) -> bool {
             TokenTree::Ident(word) => Some(word),
             _ => None,
         })
-        .any(|word| word == "inline")
+        .find(|word| word == "inline")
+        .map(|word| word.span())
 }
 
 /// The message for a spawn written where it cannot stand, in `ctx` (not
@@ -104,6 +110,13 @@ fn misplaced_message(ctx: Ctx, inline: bool) -> String {
 }
 
 impl Walk<'_> {
+    /// Records the `inline` of a `spawn inline`, if `word` is one, and
+    /// returns whether it is.
+    fn found(&mut self, word: Option<Span>) -> bool {
+        self.inline = self.inline.or(word);
+        word.is_some()
+    }
+
     /// Returns the expansion of a marked spawn as a call expression, or, on
     /// a mistake, an expression of any type.
     fn spawn_call(&mut self, mac: &syn::Macro, ctx: Ctx) -> TokenStream {
@@ -112,8 +125,7 @@ impl Walk<'_> {
             .segments
             .first()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        let inline = is_inline(&mac.tokens);
-        self.inline |= inline;
+        let inline = self.found(inline_word(&mac.tokens));
         if ctx != Ctx::Flow {
             self.errors.error(span, misplaced_message(ctx, inline));
             return quote_spanned!(span=> ::core::unreachable!());
@@ -142,7 +154,7 @@ impl Walk<'_> {
             .segments
             .first()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        let written = if is_inline(&mac.tokens) {
+        let written = if self.found(inline_word(&mac.tokens)) {
             "spawn inline"
         } else {
             "spawn"
@@ -212,9 +224,11 @@ impl Walk<'_> {
             }
             match tree {
                 TokenTree::Ident(ident) if ident == MARKER => {
-                    let inline = matches!(trees.get(i + 2), Some(TokenTree::Group(args)) if is_inline(&args.stream()));
-                    self.inline |= inline;
-                    let message = if inline {
+                    let word = match trees.get(i + 2) {
+                        Some(TokenTree::Group(args)) => inline_word(&args.stream()),
+                        _ => None,
+                    };
+                    let message = if self.found(word) {
                         "`spawn inline` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `inline` is not in scope there; pass the handle in and call `inline.spawn(..)`"
                     } else {
                         "`spawn` statements of `scope!` cannot stand inside an item (a `fn`, an `impl`): `scope` is not in scope there; pass the scope in and call `scope.spawn(..)`"

@@ -44,9 +44,10 @@ pub(crate) struct ValidScope {
     /// The tail expression: the body's result. `None`: the body ends with a
     /// statement and its result is `Ok(())`.
     pub(crate) tail: Option<syn::Expr>,
-    /// Whether a `spawn inline` stands anywhere in the body (set for nested
-    /// ones by [`super::nested`]): the scope then runs as `run_inline`.
-    pub(crate) inline: bool,
+    /// The first `inline` of a `spawn inline` anywhere in the body (set for
+    /// nested ones by [`super::nested`]), if any: the scope then runs as
+    /// `run_inline`, and the `inline` it binds is located there.
+    pub(crate) inline: Option<Span>,
 }
 
 /// A validated statement.
@@ -67,9 +68,9 @@ pub(crate) struct ValidSpawn {
     pub(crate) spawn: Ident,
     /// The task's kind.
     pub(crate) kind: TaskKind,
-    /// Whether it is an inline task (`spawn inline ..`): a call on the
-    /// `Inline` handle instead of the `Scope`.
-    pub(crate) inline: bool,
+    /// The word `inline` of an inline task (`spawn inline ..`): a call on
+    /// the `Inline` handle instead of the `Scope`, spanned there.
+    pub(crate) inline: Option<Ident>,
     /// The signal's pattern and type, if named.
     pub(crate) signal: Option<(syn::Pat, Option<syn::Type>)>,
     /// The task's block.
@@ -104,9 +105,10 @@ pub(crate) fn scope(input: ScopeInput, complete: bool, errors: &mut Errors) -> V
     } else {
         None
     };
-    let inline = stmts
-        .iter()
-        .any(|stmt| matches!(stmt, ValidStmt::Spawn(spawn) if spawn.inline));
+    let inline = stmts.iter().find_map(|stmt| match stmt {
+        ValidStmt::Spawn(spawn) => spawn.inline.as_ref().map(Ident::span),
+        ValidStmt::Rust(_) => None,
+    });
     ValidScope {
         options,
         stmts,
@@ -147,10 +149,11 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
                     );
                 } else {
                     if let Some((_, first)) = &kind {
+                        let signal = if signal.is_some() { "|signal| " } else { "" };
                         errors.error(
                             word.span(),
                             format!(
-                                "`inline` comes right after `spawn`, before the kind: write `spawn inline {first} {{ .. }}`"
+                                "`inline` comes right after `spawn`, before the kind: write `spawn inline {first} {signal}{{ .. }}`"
                             ),
                         );
                     }
@@ -214,7 +217,7 @@ pub(crate) fn spawn_stmt(spawn: SpawnStmt, errors: &mut Errors) -> ValidSpawn {
         binding,
         spawn,
         kind: kind.map_or(TaskKind::Normal, |(kind, _)| kind),
-        inline: inline.is_some(),
+        inline,
         signal,
         block,
     }
@@ -349,7 +352,7 @@ mod tests {
             .stmts
             .iter()
             .filter_map(|s| match s {
-                ValidStmt::Spawn(s) => Some(s.inline),
+                ValidStmt::Spawn(s) => Some(s.inline.is_some()),
                 ValidStmt::Rust(_) => None,
             })
             .collect()
@@ -364,7 +367,7 @@ mod tests {
             spawn critical {}
         ));
         assert!(errors.is_empty(), "{errors:?}");
-        assert!(valid.inline);
+        assert!(valid.inline.is_some());
         assert_eq!(inline(&valid), [true, true, true, false]);
         assert_eq!(
             kinds(&valid),
@@ -375,7 +378,10 @@ mod tests {
                 TaskKind::Critical
             ]
         );
-        assert!(!check(quote!(spawn critical {} let inline = 1;)).0.inline);
+        assert!(check(quote!(spawn critical {} let inline = 1;))
+            .0
+            .inline
+            .is_none());
     }
 
     #[test]
@@ -384,6 +390,7 @@ mod tests {
             spawn inline critcal {}
             spawn inline inline {}
             spawn critical inline {}
+            spawn optional inline |s| {}
             spawn inlne {}
             spawn inline normal {}
             spawn inline async {}
@@ -394,12 +401,13 @@ mod tests {
                 "unknown task kind `critcal`, expected `critical` or `optional` after `spawn inline`, did you mean `critical`?",
                 "duplicate `inline`, write it once: `spawn inline { .. }`",
                 "`inline` comes right after `spawn`, before the kind: write `spawn inline critical { .. }`",
+                "`inline` comes right after `spawn`, before the kind: write `spawn inline optional |signal| { .. }`",
                 "unknown word `inlne` after `spawn`, did you mean `inline`? (`spawn inline { .. }` starts an inline task)",
                 "`spawn inline` alone starts a normal task, remove `normal`",
                 "the task's block is already an `async move` block, write `spawn inline { .. }`",
             ]
         );
-        assert_eq!(inline(&valid), [true, true, true, false, true, true]);
+        assert_eq!(inline(&valid), [true, true, true, true, false, true, true]);
         assert_eq!(kinds(&valid)[2], TaskKind::Critical);
     }
 
