@@ -370,8 +370,9 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (`f(spawn {..})`), an
 /// unknown, duplicate or bad option, and an empty `scope!`. Errors that rustc
 /// finds inside a task (a value that is not `Send` held across an `.await`,
-/// a block that does not return a `Result`, an inline task that borrows
-/// what the body owns) point at the task's block.
+/// a block that does not return a `Result`) point at the task's block; an
+/// inline task that borrows what the body owns is reported at the first
+/// `spawn inline`'s `inline`, with the borrow it made.
 #[proc_macro]
 pub fn scope(input: TokenStream) -> TokenStream {
     scope::scope(input.into()).into()
