@@ -745,13 +745,23 @@
 //!
 //! - An optional first statement sets options, with the same keys:
 //!   `policy = "supervise", timeout_ms = 500;`.
-//! - A top-level statement `spawn {..}`, `spawn critical {..}` or
+//! - A statement `spawn {..}`, `spawn critical {..}` or
 //!   `spawn optional {..}` starts a task running the block as an
 //!   `async move` block; `let h = spawn ..;` binds its handle. A task names
 //!   its token after its kind: `spawn |signal| {..}`,
 //!   `spawn critical |signal| {..}`.
-//! - `spawn` is special only at the top level; in nested blocks, call
-//!   `scope.spawn(..)`. `scope` names the scope in the body and in tasks.
+//! - `spawn inline {..}` (and `spawn inline critical`, `spawn inline
+//!   optional`, with a signal as above) starts an [inline
+//!   task](#borrowing-inline-tasks). A `scope!` with one runs as
+//!   [`ScopeBuilder::run_inline`], its body borrows instead of moving, and
+//!   `inline` names the [`Inline`] handle: tasks may borrow anything the code
+//!   around the `scope!` can, as in `for url in &urls { spawn inline { .. } }`.
+//! - Spawn statements may stand anywhere in the body's own control flow
+//!   (`for`, `while`, `loop`, `if`/`else`, `match` arms, blocks); inside a
+//!   closure, an `async` block, an item or a task's block they are an error
+//!   that says what to write instead (`scope.spawn(..)`). Elsewhere `spawn`
+//!   and `inline` are ordinary names. `scope` names the scope in the body and
+//!   in tasks.
 //! - The body's error type is [`BoxError`], so `?` works on any error. Its
 //!   value is the tail expression, or `Ok(())` when it ends with a statement.
 //!   A task's error type is its own, inferred from its block.
@@ -803,6 +813,22 @@
 //!     Ok((user.await?, total.await?))
 //! }?;
 //! assert_eq!((user, total), ("ada", 42));
+//!
+//! // Inline tasks borrow `urls` from here, spawned in a loop: no clone.
+//! let urls = vec!["a.example".to_string(), "bb.example".to_string()];
+//! let total = scope! {
+//!     let mut sizes = Vec::new();
+//!     for url in &urls {
+//!         let size = spawn inline { Ok::<_, std::io::Error>(url.len()) };
+//!         sizes.push(size);
+//!     }
+//!     let mut total = 0;
+//!     for size in sizes {
+//!         total += size.await?;
+//!     }
+//!     Ok(total)
+//! }?;
+//! assert_eq!(total, 19);
 //! # Ok(())
 //! # }
 //! ```
