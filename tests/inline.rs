@@ -295,7 +295,7 @@ async fn inline_tasks_spawn_inline_tasks() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_nested_run_inline_inside_an_inline_task_borrows_too() {
-    let rows = &vec![vec![1, 2, 3], vec![4, 5], vec![6]];
+    let rows = &[vec![1, 2, 3], vec![4, 5], vec![6]];
     let total = guard(with_scope_inline(|_scope, inline| async move {
         let sums: Vec<_> = rows
             .iter()
