@@ -2,10 +2,10 @@
 //! `scope.cancel()` and `signal().cancel()` (every inline token cancelled,
 //! later inline spawns refused), the grace period (zero: the inline future is
 //! dropped at once, its abort; else it may finish within grace), a task's own
-//! token (`TaskHandle::cancel`, a task cancelling its own token),
-//! `max_concurrency` shared with spawned tasks, timeout, shutdown and
-//! `shutdown_on`, dropping the scope's future, and an `Inline` handle kept
-//! after its scope ended.
+//! token (`TaskHandle::cancel`, a task cancelling its own token, a task
+//! cancelling its scope), `max_concurrency` shared with spawned tasks,
+//! timeout, shutdown and `shutdown_on`. Dropping the scope's future and
+//! `Inline` handles kept after the scope ended: `inline_drop.rs`.
 //!
 //! Time is paused on a current_thread runtime: "at once" and "after the grace
 //! period" are exact instants of the virtual clock.
@@ -14,36 +14,18 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_scope::{
-    with_scope_inline, CancellationToken, Inline, Reason, Scope, TaskError, TaskState,
-};
+use async_scope::{with_scope_inline, CancellationToken, Reason, Scope, TaskError, TaskState};
 use tokio::time::{sleep, Instant};
 
 mod common;
-use common::{counted, guard, reason_is_cancelled, settle, watcher, Live, Res};
+use common::{
+    counted, guard, inline_refuses_spawns, reason_is_cancelled, settle, watcher, Live, Res,
+};
 
 const GRACES: [Duration; 2] = [Duration::ZERO, Duration::from_secs(10)];
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// Checks that every spawn through `inline` is refused: closures never
-/// called, handles `Cancelled` / `None`.
-async fn refuses_spawns(inline: &Inline<'_>) {
-    let called = Arc::new(AtomicUsize::new(0));
-    let normal = inline.spawn(counted(&called));
-    let critical = inline.spawn_critical(counted(&called));
-    let optional = inline.spawn_optional(counted(&called));
-    assert!(matches!(normal.await, Err(TaskError::Cancelled)));
-    assert!(matches!(critical.await, Err(TaskError::Cancelled)));
-    assert_eq!(optional.await, None);
-    settle().await;
-    assert_eq!(
-        called.load(SeqCst),
-        0,
-        "a refused task's closure was called"
-    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -65,7 +47,7 @@ async fn cancel_cancels_every_inline_token_and_refuses_later_spawns() {
                 scope.cancel();
             }
             // Noticed at once, before the run loop has had a turn.
-            refuses_spawns(&inline).await;
+            inline_refuses_spawns(&inline).await;
             for handle in handles {
                 assert!(matches!(handle.await, Err(TaskError::Cancelled)));
             }
@@ -363,7 +345,7 @@ async fn shutdown_cancels_inline_tasks_and_is_not_a_failure() {
         let optional = inline.spawn_optional(live.stubborn());
         tokio::task::yield_now().await;
         scope.shutdown();
-        refuses_spawns(&inline).await;
+        inline_refuses_spawns(&inline).await;
         assert!(matches!(pending.await, Err(TaskError::Cancelled)));
         assert_eq!(optional.await, None);
         assert!(scope.is_cancelled());
@@ -388,67 +370,68 @@ async fn shutdown_cancels_inline_tasks_and_is_not_a_failure() {
     assert_eq!(live.count(), 0);
 }
 
-/// Dropping the scope's future drops its inline tasks with it, at once; none
-/// is polled after; its spawned tasks are aborted.
+/// An inline task that cancels its scope, with zero grace: no inline task is
+/// polled after, not even one woken at the same instant, nor the canceller
+/// past its next `.await`.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn dropping_the_scope_future_drops_its_inline_tasks_at_once() {
-    let live = &Live::default();
-    let spawned = Live::default();
-    let s = spawned.clone();
-    guard(async {
-        let mut fut = Box::pin(with_scope_inline(|scope, inline| async move {
-            inline.spawn(live.busy());
-            inline.spawn(live.stubborn());
-            let nested = inline.clone();
+async fn an_inline_task_cancelling_its_scope_stops_every_inline_task_at_once() {
+    let after = &AtomicUsize::new(0);
+    let err = guard(with_scope_inline(|scope, inline| async move {
+        for i in 0..6 {
+            let scope = scope.clone();
             inline.spawn(move |_| async move {
-                nested.spawn(live.pending());
-                std::future::pending::<Res>().await
+                sleep(ms(10)).await; // all woken at the same instant
+                if i == 3 {
+                    scope.cancel();
+                    tokio::task::yield_now().await;
+                    after.fetch_add(1, SeqCst);
+                } else if scope.is_cancelled() {
+                    after.fetch_add(1, SeqCst);
+                }
+                sleep(ms(10)).await;
+                after.fetch_add(1, SeqCst);
+                Res::Ok(())
             });
-            scope.spawn(s.pending());
-            std::future::pending::<Res>().await
-        }));
-        tokio::select! {
-            _ = &mut fut => unreachable!("the scope never ends by itself"),
-            _ = async { live.reaches(3).await; spawned.reaches(1).await; while live.polls() < 2 { tokio::task::yield_now().await } } => {}
         }
-        let polls = live.polls();
-        drop(fut);
-        assert_eq!(live.count(), 0, "inline tasks dropped with the future");
-        assert_eq!(live.polls(), polls);
-        settle().await;
-        assert_eq!(live.polls(), polls, "polled after the drop");
-        assert_eq!(spawned.count(), 0, "spawned tasks aborted");
-    })
-    .await;
-}
-
-/// An `Inline` handle kept after its scope ended (returned by the body, for
-/// `'static` data) refuses spawns as a `Scope` does, and nothing panics.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn an_inline_handle_kept_after_its_scope_ended_refuses_spawns() {
-    let kept: Inline<'static> = guard(with_scope_inline(|_scope, inline| async move {
-        inline.spawn(|_| async { Res::Ok(()) }).await?;
-        Res::Ok(inline)
+        Res::Ok(())
     }))
-    .await
-    .unwrap();
-    assert!(!kept.scope().is_cancelled(), "it ended normally");
-    refuses_spawns(&kept).await;
-    refuses_spawns(&kept.clone()).await;
-
-    // Also a clone kept out of a scope that failed.
-    let slot = Arc::new(Mutex::new(None));
-    let s = slot.clone();
-    let err = guard(with_scope_inline(
-        |scope, inline: Inline<'static>| async move {
-            *s.lock().unwrap() = Some(inline.clone());
-            scope.cancel();
-            Res::Ok(())
-        },
-    ))
     .await
     .unwrap_err();
     assert!(reason_is_cancelled(&err));
-    let kept = slot.lock().unwrap().take().unwrap();
-    refuses_spawns(&kept).await;
+    assert_eq!(
+        after.load(SeqCst),
+        0,
+        "an inline task was polled after the cancel"
+    );
+}
+
+/// `TaskHandle::cancel` on an inline task waiting for a `max_concurrency`
+/// slot: it never starts, and the next one takes the slot in its turn.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiting_inline_task_cancelled_by_its_handle_never_starts() {
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    guard(
+        Scope::builder()
+            .max_concurrency(1)
+            .run_inline(|_scope, inline| async move {
+                let first = inline.spawn(|token| async move {
+                    token.cancelled().await;
+                    Res::Ok(1)
+                });
+                let skipped = inline.spawn(counted(&c));
+                let next = inline.spawn(|_| async { Res::Ok(3) });
+                settle().await;
+                skipped.cancel();
+                assert!(matches!(skipped.await, Err(TaskError::Cancelled)));
+                assert!(!first.is_finished() && !next.is_finished());
+                first.cancel();
+                assert!(first.await.is_err());
+                assert_eq!(next.await?, 3);
+                Res::Ok(())
+            }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(called.load(SeqCst), 0);
 }
