@@ -427,3 +427,53 @@ async fn the_body_panic_drops_inline_tasks_then_goes_on() {
     assert!(live.all_tokens_cancelled());
     assert_eq!(spawned.count(), 0, "spawned tasks joined too");
 }
+
+/// The body returns `Ok`: the scope waits for its inline tasks, and fails if
+/// one fails meanwhile.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_scope_waits_for_inline_tasks_after_the_body() {
+    let start = tokio::time::Instant::now();
+    let out = guard(with_scope_inline(|_scope, inline| async move {
+        inline.spawn(|_| ok_after(ms(40), ()));
+        Res::Ok("body")
+    }))
+    .await;
+    assert_eq!((out.unwrap(), start.elapsed()), ("body", ms(40)));
+
+    let err = guard(with_scope_inline(|_scope, inline| async move {
+        inline.spawn(|_| async {
+            sleep(ms(10)).await;
+            Err::<(), _>("after the body")
+        });
+        Res::Ok("body")
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(task_failed(&err).error().to_string(), "after the body");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn retain_failures_keeps_the_latest_and_handlers_see_every_one() {
+    let seen = Seen::default();
+    let scope = guard(supervised(Some(&seen)).retain_failures(2).run_inline(
+        |scope, inline| async move {
+            for i in 0..5u64 {
+                inline.spawn(move |_| async move {
+                    sleep(ms(i)).await;
+                    Err::<(), _>(format!("{i}"))
+                });
+            }
+            Res::Ok(scope)
+        },
+    ))
+    .await
+    .unwrap();
+    let texts: Vec<_> = scope
+        .errors()
+        .iter()
+        .map(|f| f.error().to_string())
+        .collect();
+    assert_eq!(texts, ["3", "4"]);
+    assert_eq!(scope.failure_count(), 5);
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}
