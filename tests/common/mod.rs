@@ -14,8 +14,8 @@ use std::time::Duration;
 use std::sync::{Mutex, OnceLock};
 
 use async_scope::{
-    BoxError, CancellationToken, OptionalHandle, Reason, Scope, ScopeError, TaskError, TaskFailure,
-    TaskHandle, TaskId,
+    BoxError, CancellationToken, Inline, OptionalHandle, Reason, Scope, ScopeError, TaskError,
+    TaskFailure, TaskHandle, TaskId,
 };
 
 pub type Res<T = ()> = Result<T, BoxError>;
@@ -325,6 +325,25 @@ pub fn watcher(
             Ok(start.elapsed())
         })
     }
+}
+
+/// Checks that every spawn through an `Inline` handle is refused (its
+/// scope cancelled, shut down or ended): closures never
+/// called, handles `Cancelled` / `None`.
+pub async fn inline_refuses_spawns(inline: &Inline<'_>) {
+    let called = Arc::new(AtomicUsize::new(0));
+    let normal = inline.spawn(counted(&called));
+    let critical = inline.spawn_critical(counted(&called));
+    let optional = inline.spawn_optional(counted(&called));
+    assert!(matches!(normal.await, Err(TaskError::Cancelled)));
+    assert!(matches!(critical.await, Err(TaskError::Cancelled)));
+    assert_eq!(optional.await, None);
+    settle().await;
+    assert_eq!(
+        called.load(SeqCst),
+        0,
+        "a refused task's closure was called"
+    );
 }
 
 /// The failure of a scope that failed with `Reason::TaskFailed`.
