@@ -91,6 +91,12 @@ struct Queued<'env> {
 /// A handle kept after its scope ended refuses spawns, as a [`Scope`] does:
 /// the closure is never called and the task handle yields `Cancelled`.
 ///
+/// A scope opened inside an inline task is a future inside that task's
+/// future: each level of such nesting is polled on the stack of the task
+/// awaiting the outermost scope, as nested `async fn`s are. SPEC.md's depth
+/// rule (100,000 levels) is for scopes nested in spawned tasks; recurse
+/// deeply through [`Scope::spawn`], not through inline tasks.
+///
 /// # Comparison to `std::thread::scope`
 ///
 /// As `std::thread::scope`'s threads, inline tasks borrow from the enclosing
