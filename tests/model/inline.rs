@@ -124,6 +124,108 @@ impl Model<'_> {
 }
 
 // ============================================================================
+// Borrowing (the model's runner uses `Inline<'static>`)
+// ============================================================================
+
+/// Counts itself live in a borrowed counter while it exists.
+struct Held<'a>(&'a AtomicUsize);
+
+impl<'a> Held<'a> {
+    fn new(live: &'a AtomicUsize) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Held(live)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Inline tasks that borrow from the caller's stack (a counter, a slice),
+/// in a nested inline scope inside an inline task too, are all dropped by
+/// the time each scope's future returns or is dropped, whatever ends them: a
+/// failure, a handle's cancel, the grace period, the scope's future dropped.
+#[test]
+fn borrowing_inline_tasks_end_before_their_scope_returns() {
+    use std::time::Duration;
+    super::paused(async {
+        let live = AtomicUsize::new(0);
+        let words = ["a".to_owned(), "bb".to_owned(), "ccc".to_owned()];
+        let (live, words) = (&live, &words[..]);
+        let hang = |signal: async_scope::CancellationToken| async move {
+            let _held = Held::new(live);
+            let _ = signal; // ignored: aborted after the grace period
+            std::future::pending::<()>().await;
+            Ok::<usize, BoxError>(0)
+        };
+
+        // A failure cancels the scope: the hanging tasks (one in a nested
+        // inline scope) are aborted after the grace period.
+        let err = async_scope::Scope::builder()
+            .grace(Duration::from_millis(5))
+            .run_inline(|_scope, inline| async move {
+                for word in words {
+                    inline.spawn(move |_| async move {
+                        let _held = Held::new(live);
+                        tokio::time::sleep(Duration::from_millis(word.len() as u64)).await;
+                        Ok::<_, BoxError>(word.len())
+                    });
+                }
+                inline.spawn(hang);
+                inline.spawn(move |_| async move {
+                    async_scope::with_scope_inline(|_, nested| async move {
+                        nested.spawn(hang);
+                        nested.spawn(move |_| async move {
+                            let _held = Held::new(live);
+                            Ok::<_, BoxError>(words.len())
+                        });
+                        Ok::<_, BoxError>(())
+                    })
+                    .await
+                });
+                let cancelled = inline.spawn(hang);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                cancelled.cancel();
+                inline.spawn(|_| async {
+                    tokio::time::sleep(Duration::from_millis(4)).await;
+                    Err::<(), _>("fails")
+                });
+                Ok::<_, BoxError>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err.reason(), async_scope::Reason::TaskFailed(_)));
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "a borrowing task outlived its scope"
+        );
+
+        // The scope's future is dropped: its inline tasks go with it, at once.
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(3),
+            async_scope::with_scope_inline(|_scope, inline| async move {
+                inline.spawn(hang);
+                inline.spawn_optional(hang);
+                inline.spawn_critical(hang);
+                std::future::pending::<()>().await;
+                Ok::<_, BoxError>(())
+            }),
+        )
+        .await;
+        assert!(dropped.is_err());
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "a borrowing task outlived its dropped scope"
+        );
+        assert_eq!(words.len(), 3);
+    });
+}
+
+// ============================================================================
 // Regressions found by the model's inline tasks
 // ============================================================================
 
