@@ -3,7 +3,7 @@
 //! A generated scope runs with `run_inline` ([`arb_runs_inline`]), and then
 //! each task its body spawns is inline or spawned (`TaskSpec::inline`, drawn
 //! at random). Inline tasks get every behaviour the model has (see the module
-//! docs of `model.rs`); a `Spawner` still spawns its child through
+//! docs of `main.rs`); a `Spawner` still spawns its child through
 //! `Scope::current()`, which makes an ordinary task, whatever the spawner.
 //!
 //! The reference model predicts the same fates for inline tasks as for
