@@ -10,11 +10,27 @@
 //! spawned ones: SPEC.md says every rule holds for them "as for spawned
 //! ones", and on a current-thread runtime in virtual time nothing tells
 //! "polled by the scope's run loop" from "polled by Tokio" but the order of
-//! same-instant events, which the model already explores and rejects when it
-//! matters.
+//! same-instant events, which the model explores, rejecting a scenario when
+//! it matters. One such order is the model's own business: an inline task's
+//! abort is its run loop dropping it, when that run loop next runs (at
+//! once if the abort came from inside it, else after the Tokio tasks already
+//! woken). So an aborted scope's inline tasks are dropped by a ready item
+//! (`Ready::DropInline`), and until then they are [`stuck`](Model::stuck)
+//! (never polled) and the scopes run inside them [`frozen`](Model::frozen)
+//! (body, inline tasks, timers, end), while those scopes' spawned tasks go
+//! on. The module docs of `main.rs` ("Inline tasks") say why this is an
+//! allowance of SPEC.md and not a bug; `allowance_inline_abort_waits_for_its_run_loop`
+//! shows it.
+//!
+//! The engine bug this found, bug M (an inline task cancelled by its handle
+//! before its first poll, with no grace period, had its closure called), is
+//! fixed (`Inner::guarded` no longer calls the closure of a task whose grace
+//! period is over); its regression tests are below.
 //!
 //! Here: the runner's part ([`spawn_inline`], [`check_late_spawns`]), the
-//! generator's ([`arb_runs_inline`]), and tests that only inline tasks need.
+//! generator's ([`arb_runs_inline`]), the model's ([`Model::stuck`],
+//! [`Model::frozen`], [`Model::drop_inline`]), a test of inline tasks that
+//! borrow (the runner's are `Inline<'static>`), and the regressions.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
