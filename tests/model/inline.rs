@@ -5,6 +5,9 @@
 //! at random). Inline tasks get every behaviour the model has (see the module
 //! docs of `main.rs`); a `Spawner` still spawns its child through
 //! `Scope::current()`, which makes an ordinary task, whatever the spawner.
+//! Every task, when its closure is called, finds its scope in
+//! `Scope::current()` and itself in its snapshot, marked inline or not
+//! ([`check_entered`]).
 //!
 //! The reference model predicts the same fates for inline tasks as for
 //! spawned ones: SPEC.md says every rule holds for them "as for spawned
@@ -35,7 +38,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_scope::{BoxError, Inline, TaskError, TaskKind};
+use async_scope::{BoxError, Inline, Scope, TaskError, TaskKind};
 use proptest::prelude::*;
 
 use super::{record_id, task_closure, AnyHandle, Ctx, Holder, Model, TRes, TState};
@@ -91,6 +94,49 @@ pub(super) async fn check_late_spawns(ctx: &Arc<Ctx>) {
             );
             ctx.obs().violations.push(v);
         }
+    }
+}
+
+/// Model-free, for every task when its closure is called: `Scope::current()`
+/// is the task's scope, and the scope's `snapshot()` lists the task, with its
+/// kind, marked inline if and only if it is an inline task (SPEC.md: "snapshots
+/// (marked inline), `Scope::current()` inside it").
+pub(super) fn check_entered(ctx: &Ctx, t: usize) {
+    let s = ctx.flat.tasks[t].scope;
+    let (scope, id) = {
+        let obs = ctx.obs();
+        (obs.scopes[s].handle.clone(), obs.tasks[t].id)
+    };
+    let current = Scope::current();
+    let problem = match (&current, &scope) {
+        (None, _) => Some("no Scope::current()".to_owned()),
+        (Some(current), Some(scope)) if !current.same_scope(scope) => {
+            Some("Scope::current() is another scope".to_owned())
+        }
+        (Some(current), _) => id.and_then(|id| {
+            let snapshot = current.snapshot();
+            match snapshot.tasks().iter().find(|task| task.id() == id) {
+                None => Some("not in its scope's snapshot".to_owned()),
+                Some(task)
+                    if task.is_inline() != ctx.flat.tasks[t].inline
+                        || task.kind() != ctx.flat.tasks[t].kind =>
+                {
+                    Some(format!(
+                        "its snapshot says inline {} kind {:?}",
+                        task.is_inline(),
+                        task.kind()
+                    ))
+                }
+                Some(_) => None,
+            }
+        }),
+    };
+    if let Some(problem) = problem {
+        let v = format!(
+            "task {} when its closure was called: {problem}",
+            ctx.name(t)
+        );
+        ctx.obs().violations.push(v);
     }
 }
 

@@ -173,6 +173,7 @@ pub(crate) fn task_closure(
             task.start = Some(now);
             task.alive = true;
         }
+        inline::check_entered(&ctx, t);
         let fut: BoxFuture<Result<(), BoxError>> = match ctx.flat.tasks[t].behavior {
             FBehavior::Finish {
                 after,
