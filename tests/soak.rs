@@ -80,7 +80,7 @@ struct Figures {
     fatal_delivered: AtomicU64,
     delivered_twice: AtomicU64,
     undelivered: AtomicU64,
-    // Violations caused by known engine bugs (see tests/model.rs).
+    // Violations caused by known engine bugs (see tests/model/main.rs).
     alive_after_return: AtomicU64,
     polled_after_outer_end: AtomicU64,
     polled_after_drop: AtomicU64,

@@ -217,6 +217,19 @@ impl Inner {
                     }
                 }
             };
+            // Aborted before it started: its grace period (from its handle's
+            // cancellation, or its scope's) is already over, as for an
+            // inline task cancelled by its handle before its first poll with
+            // no grace period. Its closure is never called, as a spawned
+            // task's is not once Tokio has aborted it (bug M).
+            let now = Instant::now();
+            let handle_over = graced
+                .as_ref()
+                .and_then(|graced| graced.as_ref().at.get().copied())
+                .is_some_and(|at| at + scope.grace <= now);
+            if handle_over || scope.grace_deadline().is_some_and(|end| end <= now) {
+                return Err(TaskError::Cancelled);
+            }
             let user = task(token);
             match graced {
                 None => user.await.into_task(),
