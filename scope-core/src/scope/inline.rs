@@ -390,12 +390,10 @@ impl fmt::Debug for Inline<'_> {
 }
 
 impl<'env> InlineTasks<'env> {
-    /// Moves the newly spawned tasks into the set; whether there were any.
-    fn take_new(&mut self) -> bool {
+    /// Moves the newly spawned tasks into the set.
+    fn take_new(&mut self) {
         let new = std::mem::take(&mut lock(&self.queue).new);
-        let any = !new.is_empty();
         self.running.extend(new);
-        any
     }
 }
 
