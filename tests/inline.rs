@@ -388,3 +388,43 @@ async fn a_scope_opened_in_an_inline_task_is_drawn_under_it() {
     .await
     .unwrap_err();
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn shutdown_reaches_a_scope_opened_in_an_inline_task_and_both_end_ok() {
+    guard(async {
+        let nested_result = Mutex::new(None);
+        let nested_result = &nested_result;
+        // A grace period lets the inline task that holds the nested scope
+        // see it end; without one, the shutdown drops that task at once.
+        Scope::builder()
+            .grace(ms(100))
+            .run_inline(|scope, inline| async move {
+                let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+                inline.spawn(move |_| async move {
+                    let result = with_scope(|nested| async move {
+                        nested.spawn(|signal| async move {
+                            signal.cancelled().await;
+                            Res::Ok(())
+                        });
+                        opened_tx.send(()).unwrap();
+                        nested.cancelled().await;
+                        Res::Ok("drained")
+                    })
+                    .await;
+                    *nested_result.lock().unwrap() = Some(result.map_err(|e| e.to_string()));
+                    Res::Ok(())
+                });
+                opened_rx.await.unwrap();
+                scope.shutdown();
+                Res::Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            nested_result.lock().unwrap().take(),
+            Some(Ok("drained")),
+            "the nested scope is shut down too, and ends Ok"
+        );
+    })
+    .await;
+}
