@@ -1,9 +1,9 @@
 //! The run loop: what a scope's future does from its opening to its end.
 //!
 //! Each turn polls, in this order: the body (until it returns; inline, in the
-//! caller's task), the scope's signal (a cancellation by hand through
-//! `signal().cancel()` is noticed here; every other one has failed the scope
-//! already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
+//! caller's task), the scope's signal once it was handed out or with a grace
+//! period (a cancellation by hand through `signal().cancel()` is noticed
+//! here; every other one has failed the scope already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
 //! the shutdown signal (`shutdown_on`), the timeout, then, once the body has returned, the count of live tasks
 //! (the task that ends last wakes the loop through `State::run_waker`).
 //! Whatever fires starts a new turn, so that a timer it set is polled too.
@@ -70,7 +70,12 @@ where
 
     let mut body = pin!(Entered::new(scope.clone(), body(scope)));
     let mut body_out = None;
-    let mut signal = pin!(Some(inner.token.cancelled()));
+    // The signal is watched once it may be cancelled by hand (handed out
+    // through `Scope::signal`), or from the start with a grace period (whose
+    // timer starts when the watch fires); until then every cancellation
+    // comes from `stop_one` or `abort_one`, which have done the rest.
+    let mut signal = pin!(None);
+    let mut watching = false;
     let mut timer = pin!(timeout.map(sleep));
     let mut shutdown_on = shutdown_on;
     let mut grace_timer = pin!(None::<Sleep>);
@@ -95,6 +100,10 @@ where
             }
         }
         inline.poll(&inner, cx);
+        if !watching && inner.must_watch_signal(cx) {
+            watching = true;
+            signal.set(Some(inner.token.cancelled()));
+        }
         if let Some(cancelled) = signal.as_mut().as_pin_mut() {
             if cancelled.poll(cx).is_ready() {
                 signal.set(None);
@@ -163,6 +172,18 @@ where
 }
 
 impl Inner {
+    /// Whether the run loop must watch the signal from now on (see `run`);
+    /// if not yet, `cx` is woken when it must.
+    fn must_watch_signal(&self, cx: &Context<'_>) -> bool {
+        if !self.grace.is_zero() || self.signal_out.load(Ordering::Acquire) {
+            return true;
+        }
+        // Registered before the second look: a `Scope::signal` after the
+        // first look wakes this waker.
+        self.signal_waker.register(cx.waker());
+        self.signal_out.load(Ordering::Acquire)
+    }
+
     /// Reports how the scope ended.
     fn report_end(&self, outcome: observe::Outcome<'_>) {
         observe::scope_ended(self.id, self.name.as_deref(), &self.span, outcome);

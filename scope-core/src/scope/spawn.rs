@@ -132,7 +132,7 @@ impl Inner {
         // in its new child, and the scope is failed now, before its run loop
         // has noticed, so no spawn slips in.
         let token = self.token.child_token();
-        if token.is_cancelled() {
+        if self.signal_out.load(std::sync::atomic::Ordering::Acquire) && token.is_cancelled() {
             self.signal_cancelled();
             return Err(TaskId::next());
         }
