@@ -80,67 +80,72 @@ where
     let mut shutdown_on = shutdown_on;
     let mut grace_timer = pin!(None::<Sleep>);
 
-    poll_fn(|cx| loop {
-        if body_out.is_none() {
-            if let Poll::Ready(out) = body.as_mut().poll(cx) {
-                let out = match out {
-                    Ok(Ok(value)) => Ok(Some(value)),
-                    Ok(Err(error)) => {
-                        inner.fail(Reason::BodyFailed(Arc::from(error.into())));
-                        Ok(None)
-                    }
-                    Err(panic) => {
-                        inner.fail(Reason::Cancelled);
-                        Err(panic)
-                    }
-                };
-                body_out = Some(out);
-                inner.body_ended.store(true, Ordering::Release);
-                continue;
-            }
+    poll_fn(|cx| {
+        if !watching {
+            inner.wake_on_signal_out(cx);
         }
-        inline.poll(&inner, cx);
-        if !watching && inner.must_watch_signal(cx) {
-            watching = true;
-            signal.set(Some(inner.token.cancelled()));
-        }
-        if let Some(cancelled) = signal.as_mut().as_pin_mut() {
-            if cancelled.poll(cx).is_ready() {
-                signal.set(None);
-                inner.signal_cancelled();
-                if !inner.grace.is_zero() {
-                    if let Some(end) = inner.grace_deadline() {
-                        grace_timer.set(Some(sleep_until(end)));
-                    }
+        loop {
+            if body_out.is_none() {
+                if let Poll::Ready(out) = body.as_mut().poll(cx) {
+                    let out = match out {
+                        Ok(Ok(value)) => Ok(Some(value)),
+                        Ok(Err(error)) => {
+                            inner.fail(Reason::BodyFailed(Arc::from(error.into())));
+                            Ok(None)
+                        }
+                        Err(panic) => {
+                            inner.fail(Reason::Cancelled);
+                            Err(panic)
+                        }
+                    };
+                    body_out = Some(out);
+                    inner.body_ended.store(true, Ordering::Release);
+                    continue;
                 }
-                continue;
             }
-        }
-        if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
-            if grace.poll(cx).is_ready() {
-                grace_timer.set(None);
-                inner.abort_tasks();
-                continue;
+            inline.poll(&inner, cx);
+            if !watching && inner.must_watch_signal() {
+                watching = true;
+                signal.set(Some(inner.token.cancelled()));
             }
-        }
-        if let Some(signal) = shutdown_on.as_mut() {
-            if signal.as_mut().poll(cx).is_ready() {
-                shutdown_on = None;
-                inner.stop(Stop::Shutdown);
-                continue;
+            if let Some(cancelled) = signal.as_mut().as_pin_mut() {
+                if cancelled.poll(cx).is_ready() {
+                    signal.set(None);
+                    inner.signal_cancelled();
+                    if !inner.grace.is_zero() {
+                        if let Some(end) = inner.grace_deadline() {
+                            grace_timer.set(Some(sleep_until(end)));
+                        }
+                    }
+                    continue;
+                }
             }
-        }
-        if let Some(deadline) = timer.as_mut().as_pin_mut() {
-            if deadline.poll(cx).is_ready() {
-                timer.set(None);
-                inner.fail(Reason::TimedOut);
-                continue;
+            if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
+                if grace.poll(cx).is_ready() {
+                    grace_timer.set(None);
+                    inner.abort_tasks();
+                    continue;
+                }
             }
+            if let Some(signal) = shutdown_on.as_mut() {
+                if signal.as_mut().poll(cx).is_ready() {
+                    shutdown_on = None;
+                    inner.stop(Stop::Shutdown);
+                    continue;
+                }
+            }
+            if let Some(deadline) = timer.as_mut().as_pin_mut() {
+                if deadline.poll(cx).is_ready() {
+                    timer.set(None);
+                    inner.fail(Reason::TimedOut);
+                    continue;
+                }
+            }
+            if body_out.is_none() {
+                return Poll::Pending;
+            }
+            return inner.poll_all_ended(cx);
         }
-        if body_out.is_none() {
-            return Poll::Pending;
-        }
-        return inner.poll_all_ended(cx);
     })
     .await;
 
@@ -172,16 +177,17 @@ where
 }
 
 impl Inner {
-    /// Whether the run loop must watch the signal from now on (see `run`);
-    /// if not yet, `cx` is woken when it must.
-    fn must_watch_signal(&self, cx: &Context<'_>) -> bool {
-        if !self.grace.is_zero() || self.signal_out.load(Ordering::Acquire) {
-            return true;
+    /// Whether the run loop must watch the signal from now on (see `run`).
+    fn must_watch_signal(&self) -> bool {
+        !self.grace.is_zero() || self.signal_out.load(Ordering::Acquire)
+    }
+
+    /// Has `cx` woken when the signal is handed out: registered once per
+    /// poll of the run loop, before its turns look at `signal_out`.
+    fn wake_on_signal_out(&self, cx: &Context<'_>) {
+        if self.grace.is_zero() {
+            self.signal_waker.register(cx.waker());
         }
-        // Registered before the second look: a `Scope::signal` after the
-        // first look wakes this waker.
-        self.signal_waker.register(cx.waker());
-        self.signal_out.load(Ordering::Acquire)
     }
 
     /// Reports how the scope ended.
