@@ -173,8 +173,31 @@ impl State {
     }
 
     /// Where task `id`'s record is (`tasks` is in id order).
+    ///
+    /// Looked for first where it would be if the ids between it and the
+    /// newest record (or the oldest) were consecutive, as they are while
+    /// one scope spawns alone and since the last prune: found in one probe
+    /// then, rather than by a binary search over records scattered in
+    /// memory (a cache miss per step); else by binary search.
     fn find(&self, id: TaskId) -> Result<usize, usize> {
-        self.tasks.binary_search_by_key(&id, |r| r.id)
+        let tasks = &self.tasks;
+        let id_at = |at: Option<usize>| at.filter(|&at| tasks.get(at).is_some_and(|r| r.id == id));
+        let probe = |from: &TaskRecord, back: bool| {
+            let (low, high) = if back { (id, from.id) } else { (from.id, id) };
+            let apart = usize::try_from(high.as_u64().checked_sub(low.as_u64())?).ok()?;
+            if back {
+                (tasks.len() - 1).checked_sub(apart)
+            } else {
+                Some(apart)
+            }
+        };
+        let (Some(first), Some(last)) = (tasks.first(), tasks.last()) else {
+            return Err(0);
+        };
+        if let Some(at) = id_at(probe(last, true)).or_else(|| id_at(probe(first, false))) {
+            return Ok(at);
+        }
+        tasks.binary_search_by_key(&id, |r| r.id)
     }
 
     pub(super) fn name(&self, id: TaskId) -> Option<TaskName> {
