@@ -351,26 +351,26 @@ pub(crate) fn print_targets(results: &[Result_]) {
         rows.extend(ratio_to(
             format!("spawn_join n={n}, async-scope / JoinSet"),
             find("spawn_join", Some(n), Peer::Scope),
-            1.10,
+            1.00,
             "",
         ));
     }
     rows.extend(ratio_to(
         "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
         find("fail_fast_cancel", None, Peer::Scope),
-        1.00,
+        0.80,
         "",
     ));
     rows.extend(ratio_to(
         "nested, async-scope / JoinSet".into(),
         find("nested", None, Peer::Scope),
-        1.30,
+        1.00,
         "",
     ));
     rows.extend(ratio_to(
         "fan_out_tree, async-scope / JoinSet".into(),
         find("fan_out_tree", None, Peer::Scope),
-        1.20,
+        1.00,
         "",
     ));
     rows.extend(ratio_to(

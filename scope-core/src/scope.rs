@@ -5,7 +5,7 @@
 //! of this module, one rule each: the crate's design table (in `lib.rs`)
 //! names them.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub use self::task_builder::TaskBuilder;
 
 thread_local! {
     /// The scope whose body or task is being polled on this thread.
-    static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    static CURRENT: Cell<Option<Scope>> = const { Cell::new(None) };
 }
 
 /// Runs `body` in a new scope with the default options (policy [`Cancel`](Policy::Cancel)).
@@ -213,7 +213,12 @@ impl Scope {
     /// ```
     pub fn current() -> Option<Scope> {
         CURRENT
-            .try_with(|current| current.borrow().clone())
+            .try_with(|current| {
+                let scope = current.take();
+                let copy = scope.clone();
+                current.set(scope);
+                copy
+            })
             .ok()
             .flatten()
     }

@@ -425,6 +425,8 @@ impl ScopeBuilder {
             // scopes through the parent's `children` (see `nest.rs`), which
             // spares every nested scope a node in its parent's token tree.
             token: CancellationToken::new(),
+            signal_out: AtomicBool::new(false),
+            signal_waker: AtomicWaker::new(),
             cancelled_at: OnceLock::new(),
             aborted: AtomicBool::new(false),
             parent,

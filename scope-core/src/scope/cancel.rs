@@ -105,7 +105,7 @@ impl Inner {
         state.accepting = false;
         // A signal cancelled by hand, not noticed yet, was a cancel, and came
         // first: it names the reason, even for a shutdown that follows it.
-        let by_hand = state.reason.is_none() && !state.shut_down && self.token.is_cancelled();
+        let by_hand = state.reason.is_none() && !state.shut_down && self.cancelled_by_hand();
         let first = match stop {
             _ if state.reason.is_some() => None,
             Stop::Shutdown if state.shut_down => None,
@@ -355,6 +355,6 @@ impl Scope {
     /// # }
     /// ```
     pub fn signal(&self) -> CancellationToken {
-        self.inner.token.clone()
+        self.inner.hand_out_signal().clone()
     }
 }

@@ -51,6 +51,16 @@ pub(crate) struct Inner {
     /// token is a child of it. Not a child of the parent's: an ancestor's
     /// cancellation arrives through `State::children` (`cancel.rs`).
     pub(super) token: CancellationToken,
+    /// `token` was handed out (`Scope::signal`): it may be cancelled by
+    /// hand, which only the run loop's watch and the checks for a signal
+    /// "cancelled by hand, not noticed yet" find. Until then every
+    /// cancellation of `token` comes from `stop_one` or `abort_one`, which do
+    /// everything the watch would, so the run loop watches the signal only
+    /// once it was handed out or the scope has a grace period (`run.rs`).
+    pub(super) signal_out: AtomicBool,
+    /// Woken when `signal_out` is set, so that the run loop starts watching
+    /// the signal (registered by the run loop on each turn until then).
+    pub(super) signal_waker: AtomicWaker,
     /// When the scope was cancelled: its grace period runs from here, on one
     /// clock for the run loop's abort and for each task's own check.
     pub(super) cancelled_at: OnceLock<Instant>,
@@ -175,8 +185,31 @@ impl State {
     }
 
     /// Where task `id`'s record is (`tasks` is in id order).
+    ///
+    /// Looked for first where it would be if the ids between it and the
+    /// newest record (or the oldest) were consecutive, as they are while
+    /// one scope spawns alone and since the last prune: found in one probe
+    /// then, rather than by a binary search over records scattered in
+    /// memory (a cache miss per step); else by binary search.
     fn find(&self, id: TaskId) -> Result<usize, usize> {
-        self.tasks.binary_search_by_key(&id, |r| r.id)
+        let tasks = &self.tasks;
+        let id_at = |at: Option<usize>| at.filter(|&at| tasks.get(at).is_some_and(|r| r.id == id));
+        let probe = |from: &TaskRecord, back: bool| {
+            let (low, high) = if back { (id, from.id) } else { (from.id, id) };
+            let apart = usize::try_from(high.as_u64().checked_sub(low.as_u64())?).ok()?;
+            if back {
+                (tasks.len() - 1).checked_sub(apart)
+            } else {
+                Some(apart)
+            }
+        };
+        let (Some(first), Some(last)) = (tasks.first(), tasks.last()) else {
+            return Err(0);
+        };
+        if let Some(at) = id_at(probe(last, true)).or_else(|| id_at(probe(first, false))) {
+            return Ok(at);
+        }
+        tasks.binary_search_by_key(&id, |r| r.id)
     }
 
     pub(super) fn name(&self, id: TaskId) -> Option<TaskName> {
@@ -329,6 +362,23 @@ impl Inner {
         }
     }
 
+    /// Whether the signal is cancelled and may have been by hand: never
+    /// before `Scope::signal` handed it out (then only `stop_one` and
+    /// `abort_one` cancel it, and they record why).
+    pub(super) fn cancelled_by_hand(&self) -> bool {
+        self.signal_out.load(Ordering::Acquire) && self.token.is_cancelled()
+    }
+
+    /// Hands the signal out (`Scope::signal`): from now on it may be
+    /// cancelled by hand, so the run loop starts watching it.
+    pub(super) fn hand_out_signal(&self) -> &CancellationToken {
+        if !self.signal_out.load(Ordering::Relaxed) {
+            self.signal_out.store(true, Ordering::Release);
+            self.signal_waker.wake();
+        }
+        &self.token
+    }
+
     /// Whether the scope still accepts spawns.
     pub(super) fn accepts_spawns(&self) -> bool {
         self.lock().accepting
@@ -462,7 +512,7 @@ impl Inner {
     /// even before the run loop has noticed it).
     pub(super) fn reason(&self) -> Option<Reason> {
         let state = self.lock();
-        let by_hand = !state.shut_down && self.token.is_cancelled();
+        let by_hand = !state.shut_down && self.cancelled_by_hand();
         state
             .reason
             .clone()

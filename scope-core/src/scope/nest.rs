@@ -36,7 +36,7 @@ impl Inner {
             Some(Stop::Fail(Reason::Cancelled))
         } else if state.shut_down {
             Some(Stop::Shutdown)
-        } else if self.aborted.load(Ordering::Relaxed) || self.token.is_cancelled() {
+        } else if self.aborted.load(Ordering::Relaxed) || self.cancelled_by_hand() {
             // Cancelled by hand, not noticed yet.
             Some(Stop::Fail(Reason::Cancelled))
         } else {

@@ -1,9 +1,9 @@
 //! The run loop: what a scope's future does from its opening to its end.
 //!
 //! Each turn polls, in this order: the body (until it returns; inline, in the
-//! caller's task), the scope's signal (a cancellation by hand through
-//! `signal().cancel()` is noticed here; every other one has failed the scope
-//! already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
+//! caller's task), the scope's signal once it was handed out or with a grace
+//! period (a cancellation by hand through `signal().cancel()` is noticed
+//! here; every other one has failed the scope already), the grace timer (at `cancelled_at + grace`, it aborts the tasks),
 //! the shutdown signal (`shutdown_on`), the timeout, then, once the body has returned, the count of live tasks
 //! (the task that ends last wakes the loop through `State::run_waker`).
 //! Whatever fires starts a new turn, so that a timer it set is polled too.
@@ -70,68 +70,82 @@ where
 
     let mut body = pin!(Entered::new(scope.clone(), body(scope)));
     let mut body_out = None;
-    let mut signal = pin!(Some(inner.token.cancelled()));
+    // The signal is watched once it may be cancelled by hand (handed out
+    // through `Scope::signal`), or from the start with a grace period (whose
+    // timer starts when the watch fires); until then every cancellation
+    // comes from `stop_one` or `abort_one`, which have done the rest.
+    let mut signal = pin!(None);
+    let mut watching = false;
     let mut timer = pin!(timeout.map(sleep));
     let mut shutdown_on = shutdown_on;
     let mut grace_timer = pin!(None::<Sleep>);
 
-    poll_fn(|cx| loop {
-        if body_out.is_none() {
-            if let Poll::Ready(out) = body.as_mut().poll(cx) {
-                let out = match out {
-                    Ok(Ok(value)) => Ok(Some(value)),
-                    Ok(Err(error)) => {
-                        inner.fail(Reason::BodyFailed(Arc::from(error.into())));
-                        Ok(None)
-                    }
-                    Err(panic) => {
-                        inner.fail(Reason::Cancelled);
-                        Err(panic)
-                    }
-                };
-                body_out = Some(out);
-                inner.body_ended.store(true, Ordering::Release);
-                continue;
-            }
+    poll_fn(|cx| {
+        if !watching {
+            inner.wake_on_signal_out(cx);
         }
-        inline.poll(&inner, cx);
-        if let Some(cancelled) = signal.as_mut().as_pin_mut() {
-            if cancelled.poll(cx).is_ready() {
-                signal.set(None);
-                inner.signal_cancelled();
-                if !inner.grace.is_zero() {
-                    if let Some(end) = inner.grace_deadline() {
-                        grace_timer.set(Some(sleep_until(end)));
-                    }
+        loop {
+            if body_out.is_none() {
+                if let Poll::Ready(out) = body.as_mut().poll(cx) {
+                    let out = match out {
+                        Ok(Ok(value)) => Ok(Some(value)),
+                        Ok(Err(error)) => {
+                            inner.fail(Reason::BodyFailed(Arc::from(error.into())));
+                            Ok(None)
+                        }
+                        Err(panic) => {
+                            inner.fail(Reason::Cancelled);
+                            Err(panic)
+                        }
+                    };
+                    body_out = Some(out);
+                    inner.body_ended.store(true, Ordering::Release);
+                    continue;
                 }
-                continue;
             }
-        }
-        if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
-            if grace.poll(cx).is_ready() {
-                grace_timer.set(None);
-                inner.abort_tasks();
-                continue;
+            inline.poll(&inner, cx);
+            if !watching && inner.must_watch_signal() {
+                watching = true;
+                signal.set(Some(inner.token.cancelled()));
             }
-        }
-        if let Some(signal) = shutdown_on.as_mut() {
-            if signal.as_mut().poll(cx).is_ready() {
-                shutdown_on = None;
-                inner.stop(Stop::Shutdown);
-                continue;
+            if let Some(cancelled) = signal.as_mut().as_pin_mut() {
+                if cancelled.poll(cx).is_ready() {
+                    signal.set(None);
+                    inner.signal_cancelled();
+                    if !inner.grace.is_zero() {
+                        if let Some(end) = inner.grace_deadline() {
+                            grace_timer.set(Some(sleep_until(end)));
+                        }
+                    }
+                    continue;
+                }
             }
-        }
-        if let Some(deadline) = timer.as_mut().as_pin_mut() {
-            if deadline.poll(cx).is_ready() {
-                timer.set(None);
-                inner.fail(Reason::TimedOut);
-                continue;
+            if let Some(grace) = grace_timer.as_mut().as_pin_mut() {
+                if grace.poll(cx).is_ready() {
+                    grace_timer.set(None);
+                    inner.abort_tasks();
+                    continue;
+                }
             }
+            if let Some(signal) = shutdown_on.as_mut() {
+                if signal.as_mut().poll(cx).is_ready() {
+                    shutdown_on = None;
+                    inner.stop(Stop::Shutdown);
+                    continue;
+                }
+            }
+            if let Some(deadline) = timer.as_mut().as_pin_mut() {
+                if deadline.poll(cx).is_ready() {
+                    timer.set(None);
+                    inner.fail(Reason::TimedOut);
+                    continue;
+                }
+            }
+            if body_out.is_none() {
+                return Poll::Pending;
+            }
+            return inner.poll_all_ended(cx);
         }
-        if body_out.is_none() {
-            return Poll::Pending;
-        }
-        return inner.poll_all_ended(cx);
     })
     .await;
 
@@ -163,6 +177,19 @@ where
 }
 
 impl Inner {
+    /// Whether the run loop must watch the signal from now on (see `run`).
+    fn must_watch_signal(&self) -> bool {
+        !self.grace.is_zero() || self.signal_out.load(Ordering::Acquire)
+    }
+
+    /// Has `cx` woken when the signal is handed out: registered once per
+    /// poll of the run loop, before its turns look at `signal_out`.
+    fn wake_on_signal_out(&self, cx: &Context<'_>) {
+        if self.grace.is_zero() {
+            self.signal_waker.register(cx.waker());
+        }
+    }
+
     /// Reports how the scope ended.
     fn report_end(&self, outcome: observe::Outcome<'_>) {
         observe::scope_ended(self.id, self.name.as_deref(), &self.span, outcome);

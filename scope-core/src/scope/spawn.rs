@@ -24,6 +24,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use tokio::sync::futures::Notified;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -132,7 +133,7 @@ impl Inner {
         // in its new child, and the scope is failed now, before its run loop
         // has noticed, so no spawn slips in.
         let token = self.token.child_token();
-        if token.is_cancelled() {
+        if self.signal_out.load(std::sync::atomic::Ordering::Acquire) && token.is_cancelled() {
             self.signal_cancelled();
             return Err(TaskId::next());
         }
@@ -258,12 +259,17 @@ impl Inner {
         Fut::Output: TaskOutput,
     {
         let mut user = pin!(user);
-        let mut handle_cancelled = pin!(own.cancelled.notified());
+        // Made only once the user's future is pending (most tasks of a fan-out
+        // end on their first poll): `cancel` sets `at` before it notifies, so
+        // a cancel before this poll shows in `at`, and one after the user's
+        // poll leaves the permit this waiter takes.
+        let mut handle_cancelled = pin!(None::<Notified<'_>>);
         let mut deadline = pin!(None::<Sleep>);
         poll_fn(|cx| {
-            if deadline.is_none() && handle_cancelled.as_mut().poll(cx).is_ready() {
-                let at = own.at.get().copied().unwrap_or_else(Instant::now);
-                deadline.set(Some(sleep_until(at + self.grace)));
+            if deadline.is_none() {
+                if let Some(at) = own.at.get() {
+                    deadline.set(Some(sleep_until(*at + self.grace)));
+                }
             }
             if self
                 .grace_deadline()
@@ -276,7 +282,21 @@ impl Inner {
                     return Poll::Ready(Err(TaskError::Cancelled));
                 }
             }
-            user.as_mut().poll(cx).map(TaskOutput::into_task)
+            let polled = user.as_mut().poll(cx).map(TaskOutput::into_task);
+            if polled.is_ready() || deadline.is_some() {
+                return polled;
+            }
+            if handle_cancelled.is_none() {
+                handle_cancelled.set(Some(own.cancelled.notified()));
+            }
+            if let Some(notified) = handle_cancelled.as_mut().as_pin_mut() {
+                if notified.poll(cx).is_ready() {
+                    // Cancelled by its handle during this poll: the next
+                    // one finds `at` and starts the task's grace period.
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Poll::Pending
         })
         .await
     }

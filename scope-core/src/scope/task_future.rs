@@ -11,6 +11,7 @@
 //! but not yet registered with its scope).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -163,27 +164,32 @@ impl<F: Future> Future for Entered<F> {
 /// Runs `f` with `slot`'s scope as [`Scope::current`] and its panic caught.
 ///
 /// The scope is moved into the thread-local and back, never cloned: entering
-/// costs no reference-count traffic.
+/// costs no reference-count traffic, and one look-up of the thread-local.
 fn enter<R>(
     slot: &mut Option<Scope>,
     f: impl FnOnce() -> Poll<R>,
 ) -> Poll<Result<R, Box<dyn Any + Send>>> {
     struct Restore<'a> {
+        current: &'a Cell<Option<Scope>>,
         slot: &'a mut Option<Scope>,
         previous: Option<Scope>,
     }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            let previous = self.previous.take();
-            *self.slot = super::CURRENT.with(|current| current.replace(previous));
+            *self.slot = self.current.replace(self.previous.take());
         }
     }
-    let entered = slot.take();
-    let previous = super::CURRENT.with(|current| current.replace(entered));
-    let _restore = Restore { slot, previous };
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Poll::Pending) => Poll::Pending,
-        Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
-        Err(payload) => Poll::Ready(Err(payload)),
-    }
+    super::CURRENT.with(|current| {
+        let previous = current.replace(slot.take());
+        let _restore = Restore {
+            current,
+            slot,
+            previous,
+        };
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
 }
