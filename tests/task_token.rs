@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 mod common;
-use common::{guard, Flag, Res};
+use common::{guard, guard_for, Flag, Res};
 
 const GRACES: [Duration; 2] = [Duration::ZERO, Duration::from_secs(10)];
 
@@ -269,4 +269,62 @@ async fn signal_cancel_by_hand_then_shutdown_is_still_a_cancel() {
         assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
     })
     .await;
+}
+
+// `signal()` taken by a task (not the body) and cancelled there: the run
+// loop, which watches the signal only once it has been handed out, must
+// notice it whether the body has returned or still waits.
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_signal_taken_and_cancelled_by_a_task_after_the_body_returned_cancels_the_scope() {
+    let err = guard(with_scope(|scope| async move {
+        let _hung = scope.spawn(|_| std::future::pending::<Res>());
+        scope.spawn(|_| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Scope::current().unwrap().signal().cancel();
+            Res::Ok(())
+        });
+        Res::Ok(())
+    }))
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_taken_and_cancelled_by_a_task_on_another_worker_while_the_body_waits() {
+    let err = guard_for(
+        Duration::from_secs(60),
+        with_scope(|scope| async move {
+            let hung = scope.spawn(|_| std::future::pending::<Res>());
+            scope.spawn(|_| async move {
+                tokio::task::yield_now().await;
+                Scope::current().unwrap().signal().cancel();
+                Res::Ok(())
+            });
+            assert!(matches!(hung.await, Err(TaskError::Cancelled)));
+            Res::Ok(())
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_signal_handed_out_early_and_cancelled_later_by_a_task_cancels_the_scope() {
+    let err = guard(with_scope(|scope| async move {
+        let signal = scope.signal();
+        let hung = scope.spawn(|_| std::future::pending::<Res>());
+        scope.spawn(move |_| async move {
+            tokio::task::yield_now().await;
+            signal.cancel();
+            Res::Ok(())
+        });
+        assert!(matches!(hung.await, Err(TaskError::Cancelled)));
+        Res::Ok(())
+    }))
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), Reason::Cancelled), "{err}");
 }
