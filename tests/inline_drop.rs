@@ -150,3 +150,82 @@ async fn a_queued_inline_task_is_dropped_with_the_scope_future() {
     let handle = handle_slot.lock().unwrap().take().unwrap();
     assert!(matches!(handle.await, Err(TaskError::Cancelled)));
 }
+
+/// Panics in its destructor: what a user's future may hold.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("inline-drop test: a destructor panicked");
+        }
+    }
+}
+
+/// Sets its flag when dropped.
+struct SetsOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetsOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A destructor that panics as the run loop drops its inline task (the
+/// scope cancelled, no grace period) ends that task alone: its siblings are
+/// dropped too, the scope ends with its reason, nothing unwinds out of its
+/// future, and a parent scope is not left waiting (review of session 5: the
+/// set used to leak the other futures and the parent hung).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_panicking_destructor_of_an_aborted_inline_task_drops_its_siblings_and_ends_the_scope() {
+    common::quiet_panics("inline-drop test");
+    let sibling_dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = sibling_dropped.clone();
+    let outer = guard(async_scope::with_scope(|outer| async move {
+        let inner = outer.spawn(move |_| async move {
+            with_scope_inline(|scope, inline| async move {
+                inline.spawn(move |_| async move {
+                    let _flag = SetsOnDrop(flag);
+                    std::future::pending::<Res>().await
+                });
+                // Spawned last, so dropped first by the set.
+                inline.spawn(|_| async {
+                    let _boom = PanicsOnDrop;
+                    std::future::pending::<Res>().await
+                });
+                settle().await;
+                scope.cancel();
+                Res::Ok(())
+            })
+            .await
+        });
+        let inner = inner.await;
+        assert!(
+            matches!(&inner, Err(TaskError::Failed(e)) if e.to_string().contains("cancelled")),
+            "the inline scope ends with its reason, not a panic: {inner:?}"
+        );
+        Res::Ok(())
+    }))
+    .await;
+    assert!(outer.is_err(), "the failing task fails the outer scope");
+    assert!(sibling_dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// A destructor that panics as its inline task is cancelled through its
+/// handle is no failure: the handle yields `Cancelled`, the scope ends `Ok`.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_panicking_destructor_of_an_inline_task_cancelled_by_its_handle_is_no_failure() {
+    common::quiet_panics("inline-drop test");
+    let out = guard(with_scope_inline(|_scope, inline| async move {
+        let task = inline.spawn(|_| async {
+            let _boom = PanicsOnDrop;
+            std::future::pending::<Res>().await
+        });
+        settle().await;
+        task.cancel();
+        assert!(matches!(task.await, Err(TaskError::Cancelled)));
+        Res::Ok(())
+    }))
+    .await;
+    assert!(out.is_ok(), "{out:?}");
+}

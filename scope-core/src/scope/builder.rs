@@ -326,7 +326,7 @@ impl ScopeBuilder {
         E: Into<BoxError>,
     {
         let (timeout, shutdown_on) = self.run_options();
-        run::run(self.open(false), timeout, shutdown_on, body, ()).await
+        run::run(self.open(), timeout, shutdown_on, body, ()).await
     }
 
     /// Runs `body` in a new scope with these options, as [`run`](Self::run),
@@ -381,7 +381,7 @@ impl ScopeBuilder {
         E: Into<BoxError>,
     {
         let (timeout, shutdown_on) = self.run_options();
-        let scope = self.open(true);
+        let scope = self.open();
         let (inline, tasks) = Inline::new(&scope);
         let body = move |scope| body(scope, inline);
         run::run(scope, timeout, shutdown_on, body, tasks).await
@@ -396,9 +396,8 @@ impl ScopeBuilder {
         (self.timeout, shutdown_on)
     }
 
-    /// Opens the scope: its state, and its place under the current scope;
-    /// with a waker for its run loop if it runs inline tasks.
-    fn open(self, inline: bool) -> Scope {
+    /// Opens the scope: its state, and its place under the current scope.
+    fn open(self) -> Scope {
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime,
             Err(_) => panic!(
@@ -426,7 +425,7 @@ impl ScopeBuilder {
             // spares every nested scope a node in its parent's token tree.
             token: CancellationToken::new(),
             signal_out: AtomicBool::new(false),
-            signal_waker: AtomicWaker::new(),
+            loop_waker: AtomicWaker::new(),
             cancelled_at: OnceLock::new(),
             aborted: AtomicBool::new(false),
             parent,
@@ -440,7 +439,6 @@ impl ScopeBuilder {
             ended: AtomicBool::new(false),
             opened: Instant::now(),
             span,
-            inline_waker: inline.then(|| Arc::new(AtomicWaker::new())),
         });
         if let Some(parent) = &inner.parent {
             // Opened under an ancestor that was already cancelled or shut down.

@@ -179,9 +179,7 @@ impl Inner {
         }
         drop(state);
         // Inline tasks are aborted by their run loop, which drops them.
-        if let Some(run_loop) = &self.inline_waker {
-            run_loop.wake();
-        }
+        self.loop_waker.wake();
     }
 
     /// Ends the scope at once, when its future is dropped: aborts its tasks

@@ -21,7 +21,7 @@
 //!   graced Tokio task's does.
 //! - Its abort is its future being dropped by the run loop: when the scope
 //!   aborts its tasks (`Inner::abort_tasks` wakes the run loop through
-//!   `Inner::inline_waker`), and when the scope's future is dropped (the set
+//!   `Inner::loop_waker`), and when the scope's future is dropped (the set
 //!   goes with it).
 //! - A handle kept after the scope ended is refused by admission, as a
 //!   `Scope`'s is. When the set is dropped (with the scope's future), the
@@ -34,6 +34,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -71,7 +72,7 @@ type InlineFuture<'env> = Pin<Box<dyn Future<Output = ()> + Send + 'env>>;
 type Queue<'env> = Mutex<Queued<'env>>;
 
 struct Queued<'env> {
-    new: Vec<InlineFuture<'env>>,
+    new: Vec<Contained<'env>>,
     /// The run loop's set is gone: nothing would poll a new future.
     closed: bool,
 }
@@ -144,7 +145,7 @@ pub struct Inline<'env> {
 
 /// The run loop's part: the inline tasks it polls.
 pub(super) struct InlineTasks<'env> {
-    running: FuturesUnordered<InlineFuture<'env>>,
+    running: FuturesUnordered<Contained<'env>>,
     queue: Arc<Queue<'env>>,
 }
 
@@ -156,7 +157,6 @@ impl<'env> Inline<'env> {
     /// A handle for `scope`, which must have been opened for inline tasks,
     /// and the set its run loop polls.
     pub(super) fn new(scope: &Scope) -> (Self, InlineTasks<'env>) {
-        debug_assert!(scope.inner.inline_waker.is_some());
         let queue = Arc::new(Mutex::new(Queued {
             new: Vec::new(),
             closed: false,
@@ -368,13 +368,11 @@ impl<'env> Inline<'env> {
             // Dropped unpolled, outside the lock: counted out, its handle
             // yields `Cancelled`, its closure never called.
             drop(queue);
-            drop(fut);
+            drop(Contained(Some(fut)));
         } else {
-            queue.new.push(fut);
+            queue.new.push(Contained(Some(fut)));
             drop(queue);
-            if let Some(run_loop) = &inner.inline_waker {
-                run_loop.wake();
-            }
+            inner.loop_waker.wake();
         }
         observe::resume(panic);
         TaskHandle::inline(id, out)
@@ -406,11 +404,9 @@ impl Inlines for InlineTasks<'_> {
     /// Polls the inline tasks, taking in the new ones first; drops them all
     /// once the scope has aborted its tasks.
     fn poll(&mut self, inner: &Inner, cx: &mut Context<'_>) {
-        if let Some(run_loop) = &inner.inline_waker {
-            // Registered before `aborted` and the queue are read: a spawn or
-            // an abort after this point wakes this turn's waker.
-            run_loop.register(cx.waker());
-        }
+        // Registered before `aborted` and the queue are read: a spawn or an
+        // abort after this point wakes this turn's waker.
+        inner.loop_waker.register(cx.waker());
         for _ in 0..ROUNDS {
             self.take_new();
             if inner.is_aborted() {
@@ -441,6 +437,50 @@ impl Drop for InlineTasks<'_> {
         let queued = std::mem::take(&mut queue.new);
         drop(queue);
         drop(queued);
+    }
+}
+
+/// An inline task's future as the run loop holds it: a panic that escapes
+/// its poll (a tracing subscriber's, resumed once the task was counted out)
+/// or its drop (a destructor of the user's future panicking as the run loop
+/// aborts it) ends that task alone, as Tokio contains a spawned task's
+/// panic. The task's future is dropped (counting it out and ending its
+/// handle, whose parts drop even when another part's destructor panics),
+/// and the run loop, the body and the other inline tasks go on: one
+/// panicking destructor cannot leave the set's other futures undropped.
+struct Contained<'env>(Option<InlineFuture<'env>>);
+
+impl Contained<'_> {
+    /// Drops the task's future, containing a panic of its destructors.
+    fn drop_future(&mut self) {
+        if let Some(fut) = self.0.take() {
+            // The payload is dropped with the result, as Tokio drops an
+            // aborted task's; the task already ended `Cancelled`.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        }
+    }
+}
+
+impl Future for Contained<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(fut) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) | Err(_) => {
+                self.drop_future();
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Drop for Contained<'_> {
+    fn drop(&mut self) {
+        self.drop_future();
     }
 }
 

@@ -58,9 +58,12 @@ pub(crate) struct Inner {
     /// everything the watch would, so the run loop watches the signal only
     /// once it was handed out or the scope has a grace period (`run.rs`).
     pub(super) signal_out: AtomicBool,
-    /// Woken when `signal_out` is set, so that the run loop starts watching
-    /// the signal (registered by the run loop on each turn until then).
-    pub(super) signal_waker: AtomicWaker,
+    /// The run loop's waker for what reaches it through no future it polls:
+    /// the signal handed out (`signal_out` set: the loop starts watching
+    /// it), an inline task spawned, the tasks aborted (the loop drops its
+    /// inline tasks). Registered by the run loop while it may need one of
+    /// these, taken out when it ends.
+    pub(super) loop_waker: AtomicWaker,
     /// When the scope was cancelled: its grace period runs from here, on one
     /// clock for the run loop's abort and for each task's own check.
     pub(super) cancelled_at: OnceLock<Instant>,
@@ -90,9 +93,6 @@ pub(crate) struct Inner {
     pub(super) opened: Instant,
     /// The scope's tracing span; see `observe`.
     pub(crate) span: ScopeSpan,
-    /// The run loop's waker for its inline tasks, if the scope was opened
-    /// for them (`inline.rs`): a spawn and `abort_tasks` wake it.
-    pub(super) inline_waker: Option<Arc<AtomicWaker>>,
 }
 
 /// Where a scope was opened, so that a snapshot draws it under its parent's
@@ -374,7 +374,7 @@ impl Inner {
     pub(super) fn hand_out_signal(&self) -> &CancellationToken {
         if !self.signal_out.load(Ordering::Relaxed) {
             self.signal_out.store(true, Ordering::Release);
-            self.signal_waker.wake();
+            self.loop_waker.wake();
         }
         &self.token
     }

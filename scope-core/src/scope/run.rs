@@ -151,6 +151,8 @@ where
 
     guard.inner = None;
     inner.ended.store(true, Ordering::Release);
+    // A `Scope` kept after the end must not keep this task's waker.
+    drop(inner.loop_waker.take());
     inner.leave_parent();
     let outcome = match body_out {
         Some(Ok(Some(value))) => match inner.reason() {
@@ -186,7 +188,7 @@ impl Inner {
     /// poll of the run loop, before its turns look at `signal_out`.
     fn wake_on_signal_out(&self, cx: &Context<'_>) {
         if self.grace.is_zero() {
-            self.signal_waker.register(cx.waker());
+            self.loop_waker.register(cx.waker());
         }
     }
 
@@ -205,6 +207,7 @@ impl Drop for RunGuard {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
             inner.ended.store(true, Ordering::Release);
+            drop(inner.loop_waker.take());
             inner.abort_tree();
             inner.leave_parent();
             inner.report_end(observe::Outcome::Dropped);

@@ -20,7 +20,7 @@
 
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -258,7 +258,8 @@ impl Inner {
         Fut: Future,
         Fut::Output: TaskOutput,
     {
-        let mut user = pin!(user);
+        // In an `Option`, so that an abort drops it here (see `aborted`).
+        let mut user = pin!(Some(user));
         // Made only once the user's future is pending (most tasks of a fan-out
         // end on their first poll): `cancel` sets `at` before it notifies, so
         // a cancel before this poll shows in `at`, and one after the user's
@@ -275,14 +276,17 @@ impl Inner {
                 .grace_deadline()
                 .is_some_and(|end| end <= Instant::now())
             {
-                return Poll::Ready(Err(TaskError::Cancelled));
+                return Poll::Ready(aborted(user.as_mut()));
             }
             if let Some(mut timer) = deadline.as_mut().as_pin_mut() {
                 if timer.deadline() <= Instant::now() || timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(TaskError::Cancelled));
+                    return Poll::Ready(aborted(user.as_mut()));
                 }
             }
-            let polled = user.as_mut().poll(cx).map(TaskOutput::into_task);
+            let Some(fut) = user.as_mut().as_pin_mut() else {
+                return Poll::Ready(Err(TaskError::Cancelled));
+            };
+            let polled = fut.poll(cx).map(TaskOutput::into_task);
             if polled.is_ready() || deadline.is_some() {
                 return polled;
             }
@@ -414,6 +418,17 @@ impl Inner {
     {
         spawn_task!(self, options, task, OnLocalSet)
     }
+}
+
+/// A task aborted at the end of its grace period: its future is dropped
+/// here, where a panic of its destructors is contained, as Tokio contains one
+/// when it aborts a task. The task was cancelled, which is not a failure.
+fn aborted<F, V>(user: Pin<&mut Option<F>>) -> Result<V, TaskError> {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut user = user;
+        user.set(None);
+    }));
+    Err(TaskError::Cancelled)
 }
 
 /// A task's `JoinHandle`.
