@@ -756,6 +756,9 @@
 //!   [`ScopeBuilder::run_inline`], its body borrows instead of moving, and
 //!   `inline` names the [`Inline`] handle: tasks may borrow anything the code
 //!   around the `scope!` can, as in `for url in &urls { spawn inline { .. } }`.
+//!   (The whole body then borrows what it uses from around the `scope!`
+//!   rather than moving it: for the scope's future to be `Send`, what it
+//!   borrows must be `Sync`. Write `let x = x;` in the body to move a value.)
 //! - Spawn statements may stand anywhere in the body's own control flow
 //!   (`for`, `while`, `loop`, `if`/`else`, `match` arms, blocks); inside a
 //!   closure, an `async` block, an item or a task's block they are an error

@@ -446,7 +446,6 @@ impl TaskSnapshot {
     /// # async fn main() {
     /// async_scope::with_scope_inline(|scope, inline| async move {
     ///     inline.spawn(|_| std::future::pending::<Result<(), std::io::Error>>());
-    ///     tokio::task::yield_now().await; // the run loop takes the task in
     ///     let snapshot = scope.snapshot();
     ///     assert!(snapshot.tasks()[0].is_inline());
     ///     assert!(snapshot.to_string().contains("inline task"));

@@ -339,7 +339,7 @@ impl<'env> Inline<'env> {
         };
         let id = meta.id;
         let out = Arc::new(InlineSlot::new(token.clone()));
-        let fut = inner.guarded(id, token, Some(OwnOf(out.clone())), slot, task);
+        let fut = inner.guarded(id, token, Some(SlotSignal(out.clone())), slot, task);
         // Should the subscriber panic on the new span, the task is still
         // queued and counted (without a span), and the panic goes on after.
         let (span, panic) = match observe::shielded_with(|| {
@@ -485,9 +485,9 @@ impl Drop for Contained<'_> {
 }
 
 /// An inline task's own signal, as the grace rules take it.
-struct OwnOf<T>(Arc<InlineSlot<T>>);
+struct SlotSignal<T>(Arc<InlineSlot<T>>);
 
-impl<T> AsRef<GracedSignal> for OwnOf<T> {
+impl<T> AsRef<GracedSignal> for SlotSignal<T> {
     fn as_ref(&self) -> &GracedSignal {
         &self.0.own
     }
@@ -506,8 +506,11 @@ impl<T> Drop for Sender<T> {
 pin_project! {
     /// An inline task's future: its task future, then its value sent to its handle.
     struct Ends<F, T> {
-        // Declared first, so dropped first: the task is counted out of its
-        // scope before its handle learns it was cancelled.
+        // Declared first, so dropped first: a task dropped before it ends is
+        // counted out of its scope before its handle learns it was
+        // cancelled. (A task that ends, even cancelled by its scope's
+        // abort before its future ran, hands its value over first and is
+        // counted out as the set drops it.)
         #[pin]
         fut: F,
         sender: Sender<T>,
