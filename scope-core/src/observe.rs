@@ -130,6 +130,7 @@ pub(crate) type Traced<F> = tracing::instrument::Instrumented<F>;
 pub(crate) type Traced<F> = F;
 
 /// Wraps a task's future in its span.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // no span: never called
 pub(crate) fn traced<F>(fut: F, span: TaskSpan) -> Traced<F> {
     #[cfg(feature = "tracing")]
     return tracing::Instrument::instrument(fut, span);
@@ -354,6 +355,7 @@ pub(crate) fn scope_cancelled(id: ScopeId, name: Option<&str>, span: &ScopeSpan,
 }
 
 /// A scope was shut down (`Scope::shutdown`): cancelled, without failing.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // the span is tracing's
 pub(crate) fn scope_shutdown(id: ScopeId, name: Option<&str>, span: &ScopeSpan) {
     #[cfg(feature = "tracing")]
     tracing::info!(parent: &span.span, "scope shutting down");

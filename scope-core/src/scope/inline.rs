@@ -340,14 +340,8 @@ impl<'env> Inline<'env> {
         let id = meta.id;
         let out = Arc::new(InlineSlot::new(token.clone()));
         let fut = inner.guarded(id, token, Some(SlotSignal(out.clone())), slot, task);
-        // Should the subscriber panic on the new span, the task is still
-        // queued and counted (without a span), and the panic goes on after.
-        let (span, panic) = match observe::shielded_with(|| {
-            observe::task_spawned(inner.id, inner.name.as_deref(), &inner.span, &meta)
-        }) {
-            Ok(span) => (span, None),
-            Err(panic) => (None, Some(panic)),
-        };
+        // Queued and counted even if the subscriber panics; the panic goes on after.
+        let (span, panic) = inner.report_spawned(&meta);
         let fut = TaskFuture::new(self.scope.clone(), id, fut);
         let sender = Sender(out.clone());
         let running = (inner.id, id);

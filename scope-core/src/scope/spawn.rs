@@ -314,14 +314,7 @@ impl Inner {
         S: Spawner<TaskFuture<Fut>> + Spawner<Traced<TaskFuture<Fut>>>,
         TaskFuture<Fut>: Future<Output = TaskResult<T>>,
     {
-        // Should the subscriber panic on the new span, the task is still
-        // spawned and counted (without a span), and the panic goes on after.
-        let (span, panic) = match observe::shielded_with(|| {
-            observe::task_spawned(self.id, self.name.as_deref(), &self.span, &meta)
-        }) {
-            Ok(span) => (span, None),
-            Err(panic) => (None, Some(panic)),
-        };
+        let (span, panic) = self.report_spawned(&meta);
         #[allow(clippy::let_unit_value)] // `()` unless built for tokio-console
         let name = observe::console_name(self.id, self.name.as_deref(), &meta);
         let scope = Scope {
@@ -343,6 +336,22 @@ impl Inner {
                 self.forget(meta.id);
                 panic!("{needs}")
             }
+        }
+    }
+
+    /// Reports a new task (to tracing and `ASYNC_SCOPE_DEBUG`): its span, if
+    /// a subscriber wants one. Should the subscriber panic, the task is still
+    /// started and counted (without a span): the panic comes back, for the
+    /// caller to resume once the task is in place (`observe::resume`).
+    pub(super) fn report_spawned(
+        &self,
+        meta: &TaskMeta,
+    ) -> (Option<observe::TaskSpan>, Option<observe::Panic>) {
+        match observe::shielded_with(|| {
+            observe::task_spawned(self.id, self.name.as_deref(), &self.span, meta)
+        }) {
+            Ok(span) => (span, None),
+            Err(panic) => (None, Some(panic)),
         }
     }
 
