@@ -74,6 +74,31 @@ fn a_panicking_subscriber_loses_no_failure_and_hangs_no_scope() {
         assert_eq!(err.failures().len(), 1);
     });
 
+    // The same for an inline task, polled by its scope's run loop: the panic
+    // reaches its handle, not the scope's future; the failure is recorded.
+    with_panicking_subscriber("task failed", async {
+        let err = guard(async_scope::with_scope_inline(|scope, inline| async move {
+            let task = inline.spawn(|_| async { Err::<(), _>("boom") });
+            let sibling = inline.spawn(|_| async { Ok::<_, BoxError>("unharmed") });
+            let handled = task.await;
+            assert!(
+                matches!(&handled, Err(TaskError::Panicked(m)) if m == "the subscriber broke"),
+                "{handled:?}"
+            );
+            assert_eq!(scope.errors().len(), 1);
+            assert!(scope.errors()[0].is_inline());
+            let _ = sibling.await; // done, or cancelled by the failure
+            Ok::<_, BoxError>(())
+        }))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err.reason(), Reason::TaskFailed(f) if f.error().to_string() == "boom"),
+            "{err}"
+        );
+        assert_eq!(err.failures().len(), 1);
+    });
+
     // Panics on the DEBUG event of a cancelled task: reported from the
     // task's drop, inside Tokio's abort. The task is still counted out.
     with_panicking_subscriber("task cancelled", async {

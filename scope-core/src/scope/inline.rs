@@ -48,7 +48,7 @@ use super::run::Inlines;
 use super::spawn::{Admitted, TaskOptions};
 use super::task_future::TaskFuture;
 use super::Scope;
-use crate::error::BoxError;
+use crate::error::{BoxError, TaskError};
 use crate::handle::{GracedSignal, InlineSlot, OptionalHandle, TaskHandle, TaskResult};
 use crate::ids::{ScopeId, TaskId, TaskName};
 use crate::observe;
@@ -529,8 +529,16 @@ where
         }
         let this = self.project();
         let _restore = Restore(RUNNING.with(|running| running.replace(Some(*this.running))));
-        let result = std::task::ready!(this.fut.poll(cx));
-        this.sender.0.end(Some(result.map_err(|error| *error)));
+        // The user's panics are caught inside `fut`; one that escapes it is a
+        // tracing subscriber's (resumed once the task was counted out): it
+        // reaches the handle, as Tokio hands a spawned task's panic to its
+        // `JoinHandle`, and ends this task alone.
+        let result = match catch_unwind(AssertUnwindSafe(|| this.fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => result.map_err(|error| *error),
+            Err(payload) => Err(TaskError::from_panic(&*payload)),
+        };
+        this.sender.0.end(Some(result));
         Poll::Ready(())
     }
 }
