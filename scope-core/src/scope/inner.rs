@@ -5,7 +5,7 @@
 //! this one holds the data and the invariants they rely on:
 //!
 //! - All mutable state sits behind one mutex per scope (`State`), taken three
-//!   times per task (admit and register on the spawning thread, and at its
+//!   times per task (count_in and register on the spawning thread, and at its
 //!   end), like `JoinSet`'s own lock. It is never held while user code runs
 //!   (error handlers and tracing subscribers are called after the unlock).
 //! - Lock order: `State` → a token's lock, and a nested scope's `State` → its
@@ -116,7 +116,7 @@ pub(super) struct State {
     /// The scope admits spawns: false once it was cancelled, failed or ended.
     pub(super) accepting: bool,
     /// Records of the tasks, in id order (ids are taken under this lock),
-    /// finished ones pruned lazily (see `admit`).
+    /// finished ones pruned lazily (see `count_in`).
     pub(super) tasks: Vec<TaskRecord>,
     /// Names of the named tasks in `tasks`, in id order.
     pub(super) names: Vec<(TaskId, TaskName)>,
@@ -306,7 +306,7 @@ impl Inner {
 
     /// Counts a new task in and records it, or `None` if the scope refuses
     /// spawns. The record's abort handle comes with `register`.
-    pub(super) fn admit(
+    pub(super) fn count_in(
         &self,
         kind: TaskKind,
         name: Option<&TaskName>,
@@ -347,7 +347,7 @@ impl Inner {
         if self.aborted.load(Ordering::Relaxed) {
             task.abort();
         }
-        // The record was pushed moments ago, by `admit`: found from the end.
+        // The record was pushed moments ago, by `count_in`: found from the end.
         if let Some(record) = state.tasks.iter_mut().rev().find(|r| r.id == id) {
             record.abort = Some(task);
         }

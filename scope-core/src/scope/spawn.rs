@@ -137,7 +137,7 @@ impl Inner {
             self.signal_cancelled();
             return Err(TaskId::next());
         }
-        let Some(id) = self.admit(
+        let Some(id) = self.count_in(
             options.kind,
             options.name.as_ref(),
             options.location,
