@@ -29,6 +29,14 @@
 //!   cannot keep the queue alive, and a task admitted in the moment before
 //!   the scope stops accepting is dropped at once instead of queued where
 //!   nobody would poll it.
+//! - A panic never leaves one inline task for the run loop: the user's own
+//!   are caught in `TaskFuture` (a failure, as for any task); one that
+//!   escapes it (a tracing subscriber's) reaches the task's handle
+//!   (`Ends`); one from a destructor as the task is dropped is contained
+//!   (`Contained`), so the set's other futures are still dropped and
+//!   counted out, as Tokio contains a spawned task's.
+//! - A scope opened in an inline task is drawn under it in snapshots
+//!   (`RUNNING`, read by the builder's `opened_in`).
 
 use std::cell::Cell;
 use std::fmt;
