@@ -347,9 +347,10 @@ impl Inner {
         if self.aborted.load(Ordering::Relaxed) {
             task.abort();
         }
-        // The record was pushed moments ago, by `count_in`: found from the end.
-        if let Some(record) = state.tasks.iter_mut().rev().find(|r| r.id == id) {
-            record.abort = Some(task);
+        // The record was pushed moments ago, by `count_in`: `find` looks
+        // from the newest first.
+        if let Ok(at) = state.find(id) {
+            state.tasks[at].abort = Some(task);
         }
     }
 
@@ -366,7 +367,12 @@ impl Inner {
     /// before `Scope::signal` handed it out (then only `stop_one` and
     /// `abort_one` cancel it, and they record why).
     pub(super) fn cancelled_by_hand(&self) -> bool {
-        self.signal_out.load(Ordering::Acquire) && self.token.is_cancelled()
+        self.signal_handed_out() && self.token.is_cancelled()
+    }
+
+    /// Whether `Scope::signal` has handed the signal out (see `signal_out`).
+    pub(super) fn signal_handed_out(&self) -> bool {
+        self.signal_out.load(Ordering::Acquire)
     }
 
     /// Hands the signal out (`Scope::signal`): from now on it may be

@@ -181,7 +181,7 @@ where
 impl Inner {
     /// Whether the run loop must watch the signal from now on (see `run`).
     fn must_watch_signal(&self) -> bool {
-        !self.grace.is_zero() || self.signal_out.load(Ordering::Acquire)
+        !self.grace.is_zero() || self.signal_handed_out()
     }
 
     /// Has `cx` woken when the signal is handed out: registered once per

@@ -133,7 +133,7 @@ impl Inner {
         // in its new child, and the scope is failed now, before its run loop
         // has noticed, so no spawn slips in.
         let token = self.token.child_token();
-        if self.signal_out.load(std::sync::atomic::Ordering::Acquire) && token.is_cancelled() {
+        if self.signal_handed_out() && token.is_cancelled() {
             self.signal_cancelled();
             return Err(TaskId::next());
         }
@@ -223,12 +223,7 @@ impl Inner {
             // inline task cancelled by its handle before its first poll with
             // no grace period. Its closure is never called, as a spawned
             // task's is not once Tokio has aborted it (bug M).
-            let now = Instant::now();
-            let handle_over = graced
-                .as_ref()
-                .and_then(|graced| graced.as_ref().at.get().copied())
-                .is_some_and(|at| at + scope.grace <= now);
-            if handle_over || scope.grace_deadline().is_some_and(|end| end <= now) {
+            if scope.grace_over(graced.as_ref().map(AsRef::as_ref)) {
                 return Err(TaskError::Cancelled);
             }
             let user = task(token);
@@ -237,6 +232,19 @@ impl Inner {
                 Some(graced) => scope.with_grace(graced.as_ref(), user).await,
             }
         }
+    }
+
+    /// Whether a task must stop now, checked against the clock (not only by
+    /// timers: a task that blocked its thread past a deadline stops at its
+    /// next `.await` all the same, bug F in docs/RELIABILITY.md): the grace
+    /// period of its scope's cancellation is over, or that of its handle's
+    /// (`own`, when the task runs within the grace rules).
+    fn grace_over(&self, own: Option<&GracedSignal>) -> bool {
+        let now = Instant::now();
+        let handle_over = own
+            .and_then(|own| own.at.get())
+            .is_some_and(|at| *at + self.grace <= now);
+        handle_over || self.grace_deadline().is_some_and(|end| end <= now)
     }
 
     /// Polls a task's future until it ends, or until a grace period has
@@ -267,19 +275,18 @@ impl Inner {
         let mut handle_cancelled = pin!(None::<Notified<'_>>);
         let mut deadline = pin!(None::<Sleep>);
         poll_fn(|cx| {
+            if self.grace_over(Some(own)) {
+                return Poll::Ready(aborted(user.as_mut()));
+            }
+            // Woken when the handle's grace period ends (the scope's own
+            // deadline is the run loop's timer, which aborts every task).
             if deadline.is_none() {
                 if let Some(at) = own.at.get() {
                     deadline.set(Some(sleep_until(*at + self.grace)));
                 }
             }
-            if self
-                .grace_deadline()
-                .is_some_and(|end| end <= Instant::now())
-            {
-                return Poll::Ready(aborted(user.as_mut()));
-            }
-            if let Some(mut timer) = deadline.as_mut().as_pin_mut() {
-                if timer.deadline() <= Instant::now() || timer.as_mut().poll(cx).is_ready() {
+            if let Some(timer) = deadline.as_mut().as_pin_mut() {
+                if timer.poll(cx).is_ready() {
                     return Poll::Ready(aborted(user.as_mut()));
                 }
             }
