@@ -29,6 +29,7 @@ mod inline;
 mod inner;
 mod local;
 mod nest;
+mod records;
 mod reserve;
 mod run;
 mod snapshot;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::Handler;
 use super::inline::{self, Inline};
 use super::inner::{Inner, OpenedIn, State};
+use super::records::EndLog;
 use super::run::{self, ShutdownSignal};
 use super::Scope;
 use crate::error::{BoxError, ScopeError, TaskFailure};
@@ -433,6 +434,8 @@ impl ScopeBuilder {
             slots: self.max_concurrency.map(Slots::new),
             runtime,
             state: Mutex::new(State::new()),
+            live: AtomicUsize::new(0),
+            ends: EndLog::new(),
             all_done: Notify::new(),
             opened_in,
             body_ended: AtomicBool::new(false),

@@ -174,7 +174,7 @@ impl Inner {
         // early, which only stops that task a moment early.
         // The records stay, for failures reported by aborted tasks whose last
         // poll was under way, and for snapshots.
-        for task in state.tasks.iter().filter_map(|r| r.abort.as_ref()) {
+        for task in state.records.abort_handles() {
             task.abort();
         }
         drop(state);

@@ -23,7 +23,7 @@ impl Inner {
     pub(super) fn task_failed(&self, id: TaskId, error: TaskError) {
         // A task reports from its last poll, before Tokio marks it finished:
         // its record cannot have been pruned.
-        let meta = self.lock().mark_failed(id);
+        let meta = self.lock().records.mark_failed(id);
         debug_assert!(meta.is_some(), "task {id} reported without a record");
         let meta = meta.unwrap_or(TaskMeta {
             id,

@@ -1,17 +1,23 @@
 //! The state every handle of one scope shares (`Inner`), its lock (`State`),
-//! and the task count: admitting a task, keeping its record, counting it out.
+//! and the task count: admitting a task, counting it out.
 //!
 //! The other files of `scope/` each add the methods of one rule to `Inner`;
 //! this one holds the data and the invariants they rely on:
 //!
-//! - All mutable state sits behind one mutex per scope (`State`), taken three
-//!   times per task (count_in and register on the spawning thread, and at its
-//!   end), like `JoinSet`'s own lock. It is never held while user code runs
-//!   (error handlers and tracing subscribers are called after the unlock).
-//! - Lock order: `State` → a token's lock, and a nested scope's `State` → its
-//!   parent's.
+//! - All mutable state sits behind one mutex per scope (`State`), taken twice
+//!   per task by the spawning thread (`count_in`, `register`), as `JoinSet`
+//!   takes its own. A task's end does not take it (but for the last task,
+//!   a failure, which is reported under it, and a cancellation a tracing
+//!   subscriber asks about): it logs
+//!   its end (`records.rs`) and counts itself out of `live`, an atomic, so
+//!   the workers that end tasks never wait for the thread spawning them.
+//!   The lock is never held while user code runs (error handlers and
+//!   tracing subscribers are called after the unlock).
+//! - Lock order: `State` → a token's lock, `State` → the end log's, and a
+//!   nested scope's `State` → its parent's.
 //! - `live` counts tasks whose future still exists, plus the leases nested
 //!   scopes hold on it (`nest.rs`); the scope's `run` ends when it is zero.
+//!   It only grows under the lock, where `accepting` is read.
 //! - `accepting` goes false once, when the scope is cancelled, fails, is shut
 //!   down, has its tasks aborted, or ends; a refused spawn never calls its
 //!   closure.
@@ -21,7 +27,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -33,6 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
+use super::records::{End, EndLog, Records, TaskRecord};
 use crate::error::{Reason, ScopeError, TaskFailure};
 use crate::ids::{ScopeId, TaskId, TaskMeta, TaskName};
 use crate::limit::Slots;
@@ -78,7 +85,15 @@ pub(crate) struct Inner {
     pub(super) slots: Option<Arc<Slots>>,
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) state: Mutex<State>,
-    /// Notified when `State::live` drops to zero, if `wait_for_completion`
+    /// Tasks whose future still exists, plus the leases nested scopes hold
+    /// on this one (`nest.rs`); the scope's `run` ends when it is zero.
+    /// Counted in under the lock (where `accepting` is read, so a refused
+    /// spawn never counts) and out without it, but for the last count, which
+    /// takes the lock to hand over what waits for zero (`count_out_one`).
+    pub(super) live: AtomicUsize,
+    /// The ends of tasks the records have not taken in yet (`records.rs`).
+    pub(super) ends: EndLog,
+    /// Notified when `live` drops to zero, if `wait_for_completion`
     /// waits (the run loop is woken through `State::run_waker`).
     pub(super) all_done: Notify,
     /// Where the scope was opened: a snapshot draws the scope under its
@@ -108,24 +123,10 @@ pub(super) enum OpenedIn {
 }
 
 pub(super) struct State {
-    /// Tasks spawned and not yet counted out, plus nested scopes' leases: a
-    /// task is counted out from its last poll once its future has returned
-    /// (the user's future is dropped by then), or from its drop if it never
-    /// completes.
-    pub(super) live: usize,
     /// The scope admits spawns: false once it was cancelled, failed or ended.
     pub(super) accepting: bool,
-    /// Records of the tasks, in id order (ids are taken under this lock),
-    /// finished ones pruned lazily (see `count_in`).
-    pub(super) tasks: Vec<TaskRecord>,
-    /// Names of the named tasks in `tasks`, in id order.
-    pub(super) names: Vec<(TaskId, TaskName)>,
-    /// Tasks that returned `Ok`.
-    pub(super) done: usize,
-    /// Tasks that ended cancelled or aborted.
-    pub(super) cancelled: usize,
-    /// `tasks` is pruned when it reaches this length.
-    pub(super) prune_at: usize,
+    /// The tasks' records (`records.rs`).
+    pub(super) records: Records,
     /// The run loop's waker, once its body has ended and it waits for the last task.
     pub(super) run_waker: Option<Waker>,
     /// How many `wait_for_completion` calls wait on `all_done`.
@@ -150,18 +151,11 @@ pub(super) struct State {
     pub(super) reason: Option<Reason>,
 }
 
-const MIN_PRUNE: usize = 64;
-
 impl State {
     pub(super) fn new() -> State {
         State {
-            live: 0,
             accepting: true,
-            tasks: Vec::new(),
-            names: Vec::new(),
-            done: 0,
-            cancelled: 0,
-            prune_at: MIN_PRUNE,
+            records: Records::new(),
             run_waker: None,
             completion_waiters: 0,
             children: Vec::new(),
@@ -173,105 +167,6 @@ impl State {
             reason: None,
         }
     }
-
-    /// Drops the records of finished tasks, so that `tasks` stays within
-    /// twice the number of live tasks.
-    fn prune(&mut self) {
-        self.tasks.retain(|r| !r.ended);
-        let tasks = &self.tasks;
-        self.names
-            .retain(|(id, _)| tasks.binary_search_by_key(id, |r| r.id).is_ok());
-        self.prune_at = (self.tasks.len() * 2).max(MIN_PRUNE);
-    }
-
-    /// Where task `id`'s record is (`tasks` is in id order).
-    ///
-    /// Looked for first where it would be if the ids between it and the
-    /// newest record (or the oldest) were consecutive, as they are while
-    /// one scope spawns alone and since the last prune: found in one probe
-    /// then, rather than by a binary search over records scattered in
-    /// memory (a cache miss per step); else by binary search.
-    fn find(&self, id: TaskId) -> Result<usize, usize> {
-        let tasks = &self.tasks;
-        let id_at = |at: Option<usize>| at.filter(|&at| tasks.get(at).is_some_and(|r| r.id == id));
-        let probe = |from: &TaskRecord, back: bool| {
-            let (low, high) = if back { (id, from.id) } else { (from.id, id) };
-            let apart = usize::try_from(high.as_u64().checked_sub(low.as_u64())?).ok()?;
-            if back {
-                (tasks.len() - 1).checked_sub(apart)
-            } else {
-                Some(apart)
-            }
-        };
-        let (Some(first), Some(last)) = (tasks.first(), tasks.last()) else {
-            return Err(0);
-        };
-        if let Some(at) = id_at(probe(last, true)).or_else(|| id_at(probe(first, false))) {
-            return Ok(at);
-        }
-        tasks.binary_search_by_key(&id, |r| r.id)
-    }
-
-    pub(super) fn name(&self, id: TaskId) -> Option<TaskName> {
-        let at = self.names.binary_search_by_key(&id, |(id, _)| *id).ok()?;
-        Some(self.names[at].1.clone())
-    }
-
-    pub(super) fn meta(&self, id: TaskId) -> Option<TaskMeta> {
-        let record = &self.tasks[self.find(id).ok()?];
-        self.meta_of(record)
-    }
-
-    /// Marks task `id` as failed (a snapshot then leaves its record out:
-    /// it shows the retained failure instead); its identity.
-    pub(super) fn mark_failed(&mut self, id: TaskId) -> Option<TaskMeta> {
-        let at = self.find(id).ok()?;
-        self.tasks[at].failed = true;
-        self.meta_of(&self.tasks[at])
-    }
-
-    fn meta_of(&self, record: &TaskRecord) -> Option<TaskMeta> {
-        let id = record.id;
-        Some(TaskMeta {
-            id,
-            kind: record.kind,
-            location: record.location,
-            name: self.name(id),
-            inline: record.inline,
-        })
-    }
-}
-
-/// What the scope keeps of each task (40 bytes), for its failures, its
-/// snapshot and aborting it. Named tasks' names are kept apart
-/// (`State::names`): most tasks have none.
-pub(super) struct TaskRecord {
-    pub(super) id: TaskId,
-    /// Set just after the spawn (`register`).
-    pub(super) abort: Option<AbortHandle>,
-    pub(super) location: &'static std::panic::Location<'static>,
-    /// Nanoseconds from the scope's opening to the spawn.
-    pub(super) spawned: u64,
-    pub(super) kind: TaskKind,
-    /// An inline task (`inline.rs`): it has no abort handle, and a snapshot marks it.
-    pub(super) inline: bool,
-    /// The task failed (it is reported from its last poll, before Tokio
-    /// marks it finished).
-    pub(super) failed: bool,
-    /// The task was counted out (its future is gone): a snapshot leaves it
-    /// out, and the next prune drops the record.
-    pub(super) ended: bool,
-}
-
-/// How a task ended, as its scope counts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum End {
-    /// Returned `Ok`.
-    Done,
-    /// Returned `Err` or panicked (already reported).
-    Failed,
-    /// Cancelled, aborted, or dropped before it completed.
-    Cancelled,
 }
 
 /// What a task owes its scope once it is counted out: waking the run loop if
@@ -318,13 +213,11 @@ impl Inner {
         if !state.accepting {
             return None;
         }
-        state.live += 1;
-        if state.tasks.len() >= state.prune_at {
-            state.prune();
-        }
-        // Taken under the lock, so that `tasks` stays in id order.
+        // Counted in under the lock that `accepting` is read under; see `live`.
+        self.live.fetch_add(1, Ordering::Relaxed);
+        // Taken under the lock, so that the records stay in id order.
         let id = TaskId::next();
-        state.tasks.push(TaskRecord {
+        let record = TaskRecord {
             id,
             abort: None,
             location,
@@ -333,10 +226,8 @@ impl Inner {
             inline,
             failed: false,
             ended: false,
-        });
-        if let Some(name) = name {
-            state.names.push((id, name.clone()));
-        }
+        };
+        state.records.push(record, name, &self.ends);
         Some(id)
     }
 
@@ -347,20 +238,13 @@ impl Inner {
         if self.aborted.load(Ordering::Relaxed) {
             task.abort();
         }
-        // The record was pushed moments ago, by `count_in`: `find` looks
-        // from the newest first.
-        if let Ok(at) = state.find(id) {
-            state.tasks[at].abort = Some(task);
-        }
+        state.records.set_abort(id, task);
     }
 
     /// Drops the record of a task that could not be spawned (its future was
     /// dropped, which counted it out).
     pub(super) fn forget(&self, id: TaskId) {
-        let mut state = self.lock();
-        if let Ok(at) = state.find(id) {
-            state.tasks.remove(at);
-        }
+        self.lock().records.remove(id);
     }
 
     /// Whether the signal is cancelled and may have been by hand: never
@@ -398,7 +282,7 @@ impl Inner {
 
     /// The task's kind, name and location, from its record.
     pub(super) fn meta(&self, id: TaskId) -> Option<TaskMeta> {
-        self.lock().meta(id)
+        self.lock().records.meta(id)
     }
 
     /// Whether the scope's tasks must stop now: checked by each task before
@@ -422,18 +306,10 @@ impl Inner {
                 })
             })
             .flatten();
-        let mut state = self.lock();
-        match end {
-            End::Done => state.done += 1,
-            End::Cancelled => state.cancelled += 1,
-            End::Failed => {}
-        }
-        // Found by binary search; ended records are few (pruned at 2× live).
-        if let Ok(at) = state.find(id) {
-            state.tasks[at].ended = true;
-        }
+        // Not under the scope's lock, which the spawner takes (see `records.rs`).
+        self.ends.push(id, end);
         CountedOut {
-            run_waker: self.count_out(state),
+            run_waker: self.count_out(),
             panic,
         }
     }
@@ -442,10 +318,10 @@ impl Inner {
     /// wakes any `wait_for_completion` and gives back this scope's own lease
     /// on its parent, which may be that parent's last: a loop up the chain,
     /// not a recursion. Returns this scope's run loop's waker.
-    pub(super) fn count_out(&self, state: MutexGuard<'_, State>) -> Option<Waker> {
-        let (run_waker, mut lease) = self.count_out_one(state);
+    pub(super) fn count_out(&self) -> Option<Waker> {
+        let (run_waker, mut lease) = self.count_out_one();
         while let Some(scope) = lease {
-            let (waker, next) = scope.count_out_one(scope.lock());
+            let (waker, next) = scope.count_out_one();
             if let Some(waker) = waker {
                 waker.wake();
             }
@@ -456,9 +332,14 @@ impl Inner {
 
     /// One step of [`count_out`](Self::count_out): the run loop's waker if
     /// this was the last count, and the parent whose lease was given back.
-    fn count_out_one(&self, mut state: MutexGuard<'_, State>) -> (Option<Waker>, Option<&Inner>) {
-        state.live -= 1;
-        if state.live > 0 {
+    /// Only the last count takes the lock.
+    fn count_out_one(&self) -> (Option<Waker>, Option<&Inner>) {
+        if self.live.fetch_sub(1, Ordering::AcqRel) > 1 {
+            return (None, None);
+        }
+        let mut state = self.lock();
+        if self.live.load(Ordering::Acquire) > 0 {
+            // A task was admitted since: it counts out last.
             return (None, None);
         }
         let release = std::mem::take(&mut state.holds_parent);
@@ -480,7 +361,7 @@ impl Inner {
     /// keeps the run loop's waker for the task that ends last.
     pub(super) fn poll_all_ended(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.lock();
-        if state.live == 0 {
+        if self.live.load(Ordering::Acquire) == 0 {
             state.accepting = false;
             return Poll::Ready(());
         }
@@ -506,7 +387,7 @@ impl Inner {
             loop {
                 let mut notified = pin!(self.all_done.notified());
                 notified.as_mut().enable();
-                if self.lock().live == 0 {
+                if self.live.load(Ordering::Acquire) == 0 {
                     return;
                 }
                 notified.await;

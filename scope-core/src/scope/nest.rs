@@ -64,10 +64,11 @@ impl Inner {
             return;
         };
         let mut state = self.lock();
-        if state.live > 0 && !state.holds_parent {
+        if self.live.load(Ordering::Acquire) > 0 && !state.holds_parent {
             state.holds_parent = true;
             // Lock order: a nested scope's state, then its parent's.
-            parent.lock().live += 1;
+            let _parent = parent.lock();
+            parent.live.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

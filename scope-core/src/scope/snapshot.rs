@@ -27,22 +27,23 @@ impl Inner {
     fn snapshot_at(&self, now: Instant, depth: usize) -> ScopeSnapshot {
         let mut waiting = self.slots.as_ref().map(|s| s.waiting()).unwrap_or_default();
         waiting.sort_unstable();
-        let state = self.lock();
+        let mut state = self.lock();
+        // Exact as of now: the ends logged since are taken in.
+        state.records.take_ends(&self.ends);
         let mut runners = Vec::new();
-        // A task that failed is reported from its last poll, before Tokio
-        // marks it finished: list it once, as failed (if its failure is
-        // still retained).
+        // A task that failed is reported from its last poll, before it is
+        // counted out: list it once, as failed (if its failure is still
+        // retained).
         let mut tasks: Vec<TaskSnapshot> = state
-            .tasks
-            .iter()
-            .filter(|record| !record.ended && !record.failed)
+            .records
+            .running()
             .map(|record| {
                 if let Some(abort) = &record.abort {
                     runners.push((abort.id(), record.id));
                 }
                 TaskSnapshot {
                     id: record.id,
-                    name: state.name(record.id),
+                    name: state.records.name(record.id),
                     kind: record.kind,
                     state: if waiting.binary_search(&record.id).is_ok() {
                         TaskState::Waiting
@@ -81,7 +82,7 @@ impl Inner {
             ScopeState::Running
         };
         let reason = state.reason.clone();
-        let (done, cancelled) = (state.done, state.cancelled);
+        let (done, cancelled) = state.records.counts();
         let children = state.children.clone();
         drop(state);
         // A nested scope goes under the task that runs it, if it is one of

@@ -20,7 +20,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::inner::{End, Inner};
+use super::inner::Inner;
+use super::records::End;
 use super::Scope;
 use crate::error::TaskError;
 use crate::handle::TaskResult;
