@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_scope::{Policy, Reason, Scope, TaskError, TaskFailure, TaskKind};
 use tokio::sync::oneshot;
+use TaskKind::{Critical, Normal, Optional};
 
 mod common;
 
@@ -81,6 +82,14 @@ fn reason_name(reason: &Reason) -> &'static str {
     }
 }
 
+/// The kind and outcome of each failure in `failures`, in order.
+fn listed(failures: &[TaskFailure]) -> Vec<(TaskKind, String)> {
+    failures
+        .iter()
+        .map(|f| (f.kind(), describe(Err(f.error().clone()))))
+        .collect()
+}
+
 /// Runs one task of `kind` with `outcome` beside a sibling that waits until
 /// the task has ended, in a scope with `policy` and an error handler.
 async fn case(sp: Spawner, policy: Policy, kind: TaskKind, outcome: Outcome) -> Observed {
@@ -114,20 +123,15 @@ async fn case(sp: Spawner, policy: Policy, kind: TaskKind, outcome: Outcome) -> 
         })
         .await;
     let scope = keep.lock().unwrap().take().unwrap();
-    let errors: Vec<_> = scope
-        .errors()
-        .iter()
-        .map(|f| (f.kind(), describe(Err(f.error().clone()))))
-        .collect();
+    let errors = listed(&scope.errors());
     let (scope_outcome, handle, sibling_cancelled) = match result {
         Ok((handle, sibling_cancelled)) => ("ok", handle, sibling_cancelled),
         Err(e) => {
-            let listed: Vec<_> = e
-                .failures()
-                .iter()
-                .map(|f| (f.kind(), describe(Err(f.error().clone()))))
-                .collect();
-            assert_eq!(listed, errors, "failures() and errors() disagree");
+            assert_eq!(
+                listed(e.failures()),
+                errors,
+                "failures() and errors() disagree"
+            );
             // The body still ran to its end; its values are lost with the Ok.
             (reason_name(e.reason()), String::from("?"), true)
         }
@@ -178,11 +182,7 @@ async fn failing_case(
         })
         .await
         .unwrap_err();
-    let errors = err
-        .failures()
-        .iter()
-        .map(|f| (f.kind(), describe(Err(f.error().clone()))))
-        .collect();
+    let errors = listed(err.failures());
     let failure = match err.reason() {
         Reason::TaskFailed(f) | Reason::CriticalTaskFailed(f) => describe(Err(f.error().clone())),
         other => format!("{other:?}"),
@@ -197,232 +197,130 @@ async fn failing_case(
     (observed, failure)
 }
 
-fn succeeded(handle: &str) -> Observed {
-    Observed {
+/// What one case of the matrix must produce.
+enum Expected {
+    /// The scope ends `Ok`: run through [`case`].
+    Ends(Observed),
+    /// The scope fails: run through [`failing_case`], whose `Reason` names
+    /// the failure `failure`.
+    Fails { observed: Observed, failure: String },
+}
+
+fn succeeded(handle: &str) -> Expected {
+    Expected::Ends(Observed {
         handle: handle.into(),
         scope: "ok",
         errors: vec![],
         handled: 0,
         sibling_cancelled: false,
-    }
+    })
 }
 
 /// A failure that does not fail the scope: recorded, handled once, siblings go on.
-fn reported(handle: &str, kind: TaskKind, error: &str) -> Observed {
-    Observed {
+fn reported(handle: &str, kind: TaskKind, error: &str) -> Expected {
+    Expected::Ends(Observed {
         handle: handle.into(),
         scope: "ok",
         errors: vec![(kind, error.into())],
         handled: 1,
         sibling_cancelled: false,
+    })
+}
+
+/// A failure that fails the scope: recorded, no handler, siblings cancelled,
+/// and the scope's `Reason` names it.
+fn fatal(handle: &str, kind: TaskKind, error: &str, reason: &'static str) -> Expected {
+    Expected::Fails {
+        observed: Observed {
+            handle: handle.into(),
+            scope: reason,
+            errors: vec![(kind, error.into())],
+            handled: 0,
+            sibling_cancelled: true,
+        },
+        failure: error.into(),
     }
 }
 
-/// A failure that fails the scope: recorded, no handler, siblings cancelled.
-fn fatal(handle: &str, kind: TaskKind, error: &str, reason: &'static str) -> Observed {
-    Observed {
-        handle: handle.into(),
-        scope: reason,
-        errors: vec![(kind, error.into())],
-        handled: 0,
-        sibling_cancelled: true,
+/// Runs one case of the matrix and asserts what it must produce.
+async fn check(sp: Spawner, policy: Policy, kind: TaskKind, outcome: Outcome, expected: Expected) {
+    match expected {
+        Expected::Ends(expected) => {
+            assert_eq!(case(sp, policy, kind, outcome).await, expected);
+        }
+        Expected::Fails {
+            observed: expected,
+            failure,
+        } => {
+            let (observed, reason) = failing_case(sp, policy, kind, outcome).await;
+            assert_eq!(observed, expected);
+            assert_eq!(reason, failure);
+        }
     }
 }
 
-// === every case once per spawner ===
+/// The policy × kind × outcome matrix: one named rule per case (each run
+/// once per spawner by `per_spawner!`), checked by [`check`].
+macro_rules! matrix {
+    ($($rule:ident: $policy:ident $kind:ident $outcome:ident => $expected:expr;)*) => {
+        per_spawner!($($rule),*);
+        $(
+            async fn $rule(sp: Spawner) {
+                check(sp, Policy::$policy, TaskKind::$kind, Outcome::$outcome, $expected).await;
+            }
+        )*
+    };
+}
+
+// === the matrix: policy Cancel ===
+
+matrix! {
+    cancel_normal_ok_yields_value: Cancel Normal Ok => succeeded("ok 7");
+    cancel_normal_err_fails_scope_and_cancels_siblings: Cancel Normal Err =>
+        fatal("failed boom", Normal, "failed boom", "task failed");
+    cancel_normal_panic_fails_scope_and_cancels_siblings: Cancel Normal Panic =>
+        fatal("panicked boom", Normal, "panicked boom", "task failed");
+    cancel_critical_ok_yields_value: Cancel Critical Ok => succeeded("ok 7");
+    cancel_critical_err_fails_scope_as_critical: Cancel Critical Err =>
+        fatal("failed boom", Critical, "failed boom", "critical task failed");
+    cancel_critical_panic_fails_scope_as_critical: Cancel Critical Panic =>
+        fatal("panicked boom", Critical, "panicked boom", "critical task failed");
+    cancel_optional_ok_yields_some: Cancel Optional Ok => succeeded("some 7");
+    cancel_optional_err_yields_none_and_is_reported: Cancel Optional Err =>
+        reported("none", Optional, "failed boom");
+    cancel_optional_panic_yields_none_and_is_reported: Cancel Optional Panic =>
+        reported("none", Optional, "panicked boom");
+}
+
+// === the matrix: policy Supervise ===
+
+matrix! {
+    supervise_normal_ok_yields_value: Supervise Normal Ok => succeeded("ok 7");
+    supervise_normal_err_is_reported_and_siblings_go_on: Supervise Normal Err =>
+        reported("failed boom", Normal, "failed boom");
+    supervise_normal_panic_is_reported_and_siblings_go_on: Supervise Normal Panic =>
+        reported("panicked boom", Normal, "panicked boom");
+    supervise_critical_ok_yields_value: Supervise Critical Ok => succeeded("ok 7");
+    supervise_critical_err_fails_scope_as_critical: Supervise Critical Err =>
+        fatal("failed boom", Critical, "failed boom", "critical task failed");
+    supervise_critical_panic_fails_scope_as_critical: Supervise Critical Panic =>
+        fatal("panicked boom", Critical, "panicked boom", "critical task failed");
+    supervise_optional_ok_yields_some: Supervise Optional Ok => succeeded("some 7");
+    supervise_optional_err_yields_none_and_is_reported: Supervise Optional Err =>
+        reported("none", Optional, "failed boom");
+    supervise_optional_panic_yields_none_and_is_reported: Supervise Optional Panic =>
+        reported("none", Optional, "panicked boom");
+}
+
+// === kind-specific rules, once per spawner ===
 
 per_spawner!(
-    cancel_normal_ok_yields_value,
-    cancel_normal_err_fails_scope_and_cancels_siblings,
-    cancel_normal_panic_fails_scope_and_cancels_siblings,
-    cancel_critical_ok_yields_value,
-    cancel_critical_err_fails_scope_as_critical,
-    cancel_critical_panic_fails_scope_as_critical,
-    cancel_optional_ok_yields_some,
-    cancel_optional_err_yields_none_and_is_reported,
-    cancel_optional_panic_yields_none_and_is_reported,
-    supervise_normal_ok_yields_value,
-    supervise_normal_err_is_reported_and_siblings_go_on,
-    supervise_normal_panic_is_reported_and_siblings_go_on,
-    supervise_critical_ok_yields_value,
-    supervise_critical_err_fails_scope_as_critical,
-    supervise_critical_panic_fails_scope_as_critical,
-    supervise_optional_ok_yields_some,
-    supervise_optional_err_yields_none_and_is_reported,
-    supervise_optional_panic_yields_none_and_is_reported,
     critical_failure_cancels_the_scope_at_once_under_either_policy,
     optional_failures_yield_none_are_recorded_and_handled_in_order,
     optional_task_is_still_cancelled_with_the_scope,
     optional_task_is_cancelled_when_a_normal_sibling_fails,
     many_optional_failures_never_cancel_or_fail_the_scope,
 );
-
-// === policy Cancel ===
-
-async fn cancel_normal_ok_yields_value(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Ok).await,
-        succeeded("ok 7")
-    );
-}
-
-async fn cancel_normal_err_fails_scope_and_cancels_siblings(sp: Spawner) {
-    let (observed, reason) = failing_case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Err).await;
-    let expected = fatal(
-        "failed boom",
-        TaskKind::Normal,
-        "failed boom",
-        "task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "failed boom");
-}
-
-async fn cancel_normal_panic_fails_scope_and_cancels_siblings(sp: Spawner) {
-    let (observed, reason) =
-        failing_case(sp, Policy::Cancel, TaskKind::Normal, Outcome::Panic).await;
-    let expected = fatal(
-        "panicked boom",
-        TaskKind::Normal,
-        "panicked boom",
-        "task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "panicked boom");
-}
-
-async fn cancel_critical_ok_yields_value(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Ok).await,
-        succeeded("ok 7")
-    );
-}
-
-async fn cancel_critical_err_fails_scope_as_critical(sp: Spawner) {
-    let (observed, reason) =
-        failing_case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Err).await;
-    let expected = fatal(
-        "failed boom",
-        TaskKind::Critical,
-        "failed boom",
-        "critical task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "failed boom");
-}
-
-async fn cancel_critical_panic_fails_scope_as_critical(sp: Spawner) {
-    let (observed, reason) =
-        failing_case(sp, Policy::Cancel, TaskKind::Critical, Outcome::Panic).await;
-    let expected = fatal(
-        "panicked boom",
-        TaskKind::Critical,
-        "panicked boom",
-        "critical task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "panicked boom");
-}
-
-async fn cancel_optional_ok_yields_some(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Ok).await,
-        succeeded("some 7")
-    );
-}
-
-async fn cancel_optional_err_yields_none_and_is_reported(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Err).await,
-        reported("none", TaskKind::Optional, "failed boom")
-    );
-}
-
-async fn cancel_optional_panic_yields_none_and_is_reported(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Cancel, TaskKind::Optional, Outcome::Panic).await,
-        reported("none", TaskKind::Optional, "panicked boom")
-    );
-}
-
-// === policy Supervise ===
-
-async fn supervise_normal_ok_yields_value(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Ok).await,
-        succeeded("ok 7")
-    );
-}
-
-async fn supervise_normal_err_is_reported_and_siblings_go_on(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Err).await,
-        reported("failed boom", TaskKind::Normal, "failed boom")
-    );
-}
-
-async fn supervise_normal_panic_is_reported_and_siblings_go_on(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Normal, Outcome::Panic).await,
-        reported("panicked boom", TaskKind::Normal, "panicked boom")
-    );
-}
-
-async fn supervise_critical_ok_yields_value(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Ok).await,
-        succeeded("ok 7")
-    );
-}
-
-async fn supervise_critical_err_fails_scope_as_critical(sp: Spawner) {
-    let (observed, reason) =
-        failing_case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Err).await;
-    let expected = fatal(
-        "failed boom",
-        TaskKind::Critical,
-        "failed boom",
-        "critical task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "failed boom");
-}
-
-async fn supervise_critical_panic_fails_scope_as_critical(sp: Spawner) {
-    let (observed, reason) =
-        failing_case(sp, Policy::Supervise, TaskKind::Critical, Outcome::Panic).await;
-    let expected = fatal(
-        "panicked boom",
-        TaskKind::Critical,
-        "panicked boom",
-        "critical task failed",
-    );
-    assert_eq!(observed, expected);
-    assert_eq!(reason, "panicked boom");
-}
-
-async fn supervise_optional_ok_yields_some(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Ok).await,
-        succeeded("some 7")
-    );
-}
-
-async fn supervise_optional_err_yields_none_and_is_reported(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Err).await,
-        reported("none", TaskKind::Optional, "failed boom")
-    );
-}
-
-async fn supervise_optional_panic_yields_none_and_is_reported(sp: Spawner) {
-    assert_eq!(
-        case(sp, Policy::Supervise, TaskKind::Optional, Outcome::Panic).await,
-        reported("none", TaskKind::Optional, "panicked boom")
-    );
-}
-
-// === kind-specific rules ===
 
 /// A Critical task that fails (`Err` or panic) cancels the scope at once
 /// (observable as soon as its handle yields) and fails it with
