@@ -127,7 +127,7 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// The repository's `tests/macros.rs` runs examples like this one.
+/// The repository's `tests/macros/` runs examples like this one.
 ///
 /// # Equivalent code without the macro
 ///
@@ -304,7 +304,7 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }?;
 /// ```
 ///
-/// The repository's `tests/macros.rs` runs examples like this one.
+/// The repository's `tests/macros/` runs examples like this one.
 ///
 /// # Equivalent code without the macro
 ///

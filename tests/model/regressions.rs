@@ -183,7 +183,7 @@ fn regression_model_nested_scope_without_grace() {
 
 /// The adopt bug (guarantee 3, SPEC.md "Long-lived scopes", `scope.shutdown()`:
 /// "Nested scopes are shut down too, and end `Ok`"), open in this branch's
-/// engine, fixed on main in `31a2aa7` (found there by tests/long_lived.rs). A scope opened
+/// engine, fixed on main in `31a2aa7` (found there by tests/long_lived/). A scope opened
 /// inside a scope that was shut down starts failed with `Reason::Cancelled`
 /// (`ScopeBuilder::run` → `Inner::adopt` sees the parent's token cancelled
 /// and calls `fail(Cancelled)`), as if its parent had been cancelled. Such a
