@@ -11,7 +11,7 @@ use async_scope::{
 };
 use tokio::time::sleep;
 
-use crate::common::{guard, settle};
+use crate::common::{guard, guard_for, settle};
 use crate::support::*;
 
 /// The text with every column of a location in this file left out
@@ -525,4 +525,56 @@ async fn a_failed_task_is_listed_once_even_while_its_failure_is_handled() {
             .ends_with(": 1 failed"),
         "\n{tree}"
     );
+}
+
+/// Many tasks end at once on two workers: their ends are logged apart from
+/// the scope's lock (scope-core's `records.rs`). Once `wait_for_completion`
+/// returns, a snapshot must still list none of them and count every one,
+/// and a task failing among them is listed once, as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_after_wait_for_completion_counts_every_end_of_many_tasks() {
+    const TASKS: usize = 2_000;
+    for round in 0..20 {
+        guard_for(
+            Duration::from_secs(60),
+            Scope::builder()
+                .policy(Policy::Supervise)
+                .run(|scope| async move {
+                    let stop = async_scope::CancellationToken::new();
+                    for i in 0..TASKS {
+                        match i % 3 {
+                            0 => {
+                                scope.spawn(|_| async { Ok::<_, io::Error>(()) });
+                            }
+                            1 => {
+                                let stop = stop.clone();
+                                scope.spawn(move |token| async move {
+                                    tokio::select! {
+                                        () = stop.cancelled() => Ok::<_, io::Error>(()),
+                                        () = token.cancelled() => Ok(()),
+                                    }
+                                });
+                            }
+                            _ => {
+                                let handle = scope.spawn(|_| pending::<Result<(), io::Error>>());
+                                handle.cancel();
+                            }
+                        }
+                    }
+                    scope.spawn_named("fails", boom);
+                    stop.cancel();
+                    scope.wait_for_completion().await?;
+                    let snapshot = scope.snapshot();
+                    let states: Vec<TaskState> =
+                        snapshot.tasks().iter().map(|t| t.state()).collect();
+                    assert_eq!(states, [TaskState::Failed], "round {round}");
+                    let cancelled = TASKS / 3;
+                    assert_eq!(snapshot.cancelled(), cancelled, "round {round}");
+                    assert_eq!(snapshot.done(), TASKS - cancelled, "round {round}");
+                    Ok::<_, async_scope::ScopeError>(())
+                }),
+        )
+        .await
+        .unwrap();
+    }
 }

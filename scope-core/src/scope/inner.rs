@@ -6,11 +6,11 @@
 //!
 //! - All mutable state sits behind one mutex per scope (`State`), taken twice
 //!   per task by the spawning thread (`count_in`, `register`), as `JoinSet`
-//!   takes its own. A task's end does not take it (but for the last task,
-//!   a failure, which is reported under it, and a cancellation a tracing
-//!   subscriber asks about): it logs
-//!   its end (`records.rs`) and counts itself out of `live`, an atomic, so
-//!   the workers that end tasks never wait for the thread spawning them.
+//!   takes its own. While more than a few tasks are live, a task's end does
+//!   not take it (but for a failure, which is reported under it, and a
+//!   cancellation a tracing subscriber asks about): it logs its end
+//!   (`records.rs`) and counts itself out of `live`, an atomic, so the
+//!   workers that end tasks do not wait for the thread spawning them.
 //!   The lock is never held while user code runs (error handlers and
 //!   tracing subscribers are called after the unlock).
 //! - Lock order: `State` → a token's lock, `State` → the end log's, and a
@@ -169,6 +169,12 @@ impl State {
     }
 }
 
+/// While more tasks than this are live, a task's end is logged
+/// (`records.rs`) rather than taken under the scope's lock: a scope with
+/// few tasks sees little contention, and its last task takes the lock
+/// anyway, so it does not pay for the log.
+const LOGGED_ENDS_ABOVE: usize = 8;
+
 /// What a task owes its scope once it is counted out: waking the run loop if
 /// it was the last task. Done after the task has dropped its `Scope`, so that
 /// the run loop, on the owner's thread, usually drops the scope's last
@@ -306,22 +312,28 @@ impl Inner {
                 })
             })
             .flatten();
-        // Not under the scope's lock, which the spawner takes (see `records.rs`).
-        self.ends.push(id, end);
-        CountedOut {
-            run_waker: self.count_out(),
-            panic,
-        }
+        let run_waker = if self.live.load(Ordering::Relaxed) > LOGGED_ENDS_ABOVE {
+            // Not under the scope's lock, which the spawner takes (`records.rs`).
+            self.ends.push(id, end);
+            self.count_out(None)
+        } else {
+            // One of the last few: under the lock the last count takes.
+            let mut state = self.lock();
+            state.records.end(id, end);
+            self.count_out(Some(state))
+        };
+        CountedOut { run_waker, panic }
     }
 
-    /// Counts one live task (or a nested scope's lease) out. The last one
-    /// wakes any `wait_for_completion` and gives back this scope's own lease
-    /// on its parent, which may be that parent's last: a loop up the chain,
-    /// not a recursion. Returns this scope's run loop's waker.
-    pub(super) fn count_out(&self) -> Option<Waker> {
-        let (run_waker, mut lease) = self.count_out_one();
+    /// Counts one live task (or a nested scope's lease) out, under `state`
+    /// if the caller holds it. The last one wakes any `wait_for_completion`
+    /// and gives back this scope's own lease on its parent, which may be
+    /// that parent's last: a loop up the chain, not a recursion. Returns
+    /// this scope's run loop's waker.
+    fn count_out(&self, state: Option<MutexGuard<'_, State>>) -> Option<Waker> {
+        let (run_waker, mut lease) = self.count_out_one(state);
         while let Some(scope) = lease {
-            let (waker, next) = scope.count_out_one();
+            let (waker, next) = scope.count_out_one(None);
             if let Some(waker) = waker {
                 waker.wake();
             }
@@ -332,12 +344,15 @@ impl Inner {
 
     /// One step of [`count_out`](Self::count_out): the run loop's waker if
     /// this was the last count, and the parent whose lease was given back.
-    /// Only the last count takes the lock.
-    fn count_out_one(&self) -> (Option<Waker>, Option<&Inner>) {
+    /// Only the last count needs the lock.
+    fn count_out_one(
+        &self,
+        state: Option<MutexGuard<'_, State>>,
+    ) -> (Option<Waker>, Option<&Inner>) {
         if self.live.fetch_sub(1, Ordering::AcqRel) > 1 {
             return (None, None);
         }
-        let mut state = self.lock();
+        let mut state = state.unwrap_or_else(|| self.lock());
         if self.live.load(Ordering::Acquire) > 0 {
             // A task was admitted since: it counts out last.
             return (None, None);

@@ -4,10 +4,12 @@
 //! A task is recorded when it is admitted and its abort handle added once it
 //! is spawned, both by the spawning thread under the scope's lock. Its end
 //! comes from another thread, usually a worker the spawner is contending
-//! with, so it does not take that lock: it is pushed onto the scope's
-//! `EndLog`, whose own lock only the ending tasks share, and the records
-//! take the log in (`Records::take_ends`) whenever they must be exact: before
-//! a prune and before a snapshot. Until then an ended task's record is
+//! with, so while many tasks are live it does not take that lock: it is
+//! pushed onto the scope's `EndLog`, whose own lock only the ending tasks
+//! share, and the records take the log in (`Records::take_ends`) whenever
+//! they must be exact: before a prune and before a snapshot. (The last few
+//! tasks of a scope end under the scope's lock, `Records::end`, which the
+//! last one takes anyway: a small scope pays no log; see `Inner::task_ended`.) Until then an ended task's record is
 //! still there (its failure, if any, was reported before it was counted out:
 //! a failed record is marked at once, `mark_failed`), and the counts of done
 //! and cancelled tasks lag by the entries in the log.
@@ -115,15 +117,20 @@ impl Records {
     pub(super) fn take_ends(&mut self, ends: &EndLog) {
         let mut log = ends.lock();
         for (id, end) in log.drain(..) {
-            match end {
-                End::Done => self.done += 1,
-                End::Cancelled => self.cancelled += 1,
-                End::Failed => {}
-            }
-            // A task that could not be spawned has no record left (`remove`).
-            if let Ok(at) = self.find(id) {
-                self.tasks[at].ended = true;
-            }
+            self.end(id, end);
+        }
+    }
+
+    /// Marks task `id`'s record ended and counts how it ended (a task that
+    /// could not be spawned has no record left: `remove`).
+    pub(super) fn end(&mut self, id: TaskId, end: End) {
+        match end {
+            End::Done => self.done += 1,
+            End::Cancelled => self.cancelled += 1,
+            End::Failed => {}
+        }
+        if let Ok(at) = self.find(id) {
+            self.tasks[at].ended = true;
         }
     }
 
