@@ -49,6 +49,7 @@
 //! | `snapshot.rs` | [`ScopeSnapshot`] and its drawing |
 //! | `scope.rs` | [`Scope`], [`with_scope`], [`Scope::current`]: the front door |
 //! | `scope/inner.rs` | a scope's state, its lock, admitting a task and counting it out |
+//! | `scope/records.rs` | what a scope keeps of each task (records, pruned), and the log through which tasks' ends reach it without its lock |
 //! | `scope/spawn.rs` | spawning: a task's own token, its future (plain or guarded), the grace period of a cancelled task; onto the runtime, the blocking pool or a `LocalSet` (named for tokio-console with `--cfg tokio_unstable`) |
 //! | `scope/local.rs` | the `spawn_local` forms, for `!Send` tasks on a `LocalSet` |
 //! | `scope/inline.rs` | inline tasks: [`Inline`], tasks that borrow, polled by the run loop beside the body |

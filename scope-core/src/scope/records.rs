@@ -7,17 +7,18 @@
 //! with, so while many tasks are live it does not take that lock: it is
 //! pushed onto the scope's `EndLog`, whose own lock only the ending tasks
 //! share, and the records take the log in (`Records::take_ends`) whenever
-//! they must be exact: before a prune and before a snapshot. (The last few
-//! tasks of a scope end under the scope's lock, `Records::end`, which the
-//! last one takes anyway: a small scope pays no log; see `Inner::task_ended`.) Until then an ended task's record is
-//! still there (its failure, if any, was reported before it was counted out:
-//! a failed record is marked at once, `mark_failed`), and the counts of done
-//! and cancelled tasks lag by the entries in the log.
+//! they must be exact: before a prune and before a snapshot. Until then an
+//! ended task's record is still there (its failure, if any, was reported
+//! before it was counted out: a failed record is marked at once,
+//! `mark_failed`), and the counts of done and cancelled tasks lag by the
+//! entries in the log. The last few tasks of a scope end under the scope's
+//! lock (`Records::end`), which the last one takes anyway: a small scope
+//! pays no log (`Inner::task_ended`).
 //!
-//! The log holds at most one entry per record (an entry is taken in before
-//! the prune that could drop its record), so it is bounded as the records
-//! are: within twice the number of live tasks, plus the tasks that ended
-//! since the last spawn.
+//! The log holds one entry per task ended since it was last taken in, and
+//! is taken in at least at every prune, which `push` makes once the records
+//! have doubled since the last: so it never outgrows the records, which stay
+//! within twice the number of live tasks.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
