@@ -125,6 +125,9 @@ macro_rules! spawn_task {
     }};
 }
 
+/// No grace signal, for `Inner::guarded`: a blocking task cannot be aborted.
+const UNGRACED: Option<Arc<GracedSignal>> = None;
+
 impl Inner {
     /// Counts a new task in, records it and makes its token, or `Err` with
     /// an id for its handle when the scope refuses spawns (cancelled or ended).
@@ -179,7 +182,8 @@ impl Inner {
     }
 
     /// The future of a task of a scope with a concurrency limit or a grace
-    /// period: it waits for its slot, then runs `task` within the grace rules.
+    /// period: it waits for its slot, then runs `task` within the grace rules
+    /// if it has a `graced` signal (`UNGRACED` for one that cannot be aborted).
     ///
     /// Generic over the future only (its output's types are projections), so
     /// that the returned future does not capture `E`, which is not `'static`.
@@ -413,7 +417,7 @@ impl Inner {
             // (Its error boxed at once, so that the future holds no `E`, which need not be `Send`.)
             let blocking =
                 move |token| std::future::ready(task(token).map_err(Into::<BoxError>::into));
-            let fut = self.guarded(id, token, None::<Arc<GracedSignal>>, slot, blocking);
+            let fut = self.guarded(id, token, UNGRACED, slot, blocking);
             self.launch(meta, fut, spawner)
         };
         TaskHandle::spawned(id, join, own)
