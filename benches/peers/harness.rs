@@ -123,25 +123,45 @@ fn paired_ratio(results: &[Result_], r: &Result_) -> f64 {
     })
 }
 
-/// Runs `f` for every peer, `rounds` rounds plus a warm-up, rotating the order;
-/// each sample is `reps` runs, reported per unit.
-#[allow(clippy::too_many_arguments)]
+/// What [`measure`] runs and how it reports it: one row per peer in the table.
+pub(crate) struct Workload<'a> {
+    /// The workload's name in the table, the targets and the JSON lines.
+    pub(crate) name: &'a str,
+    /// The workload's size (tasks, scopes, nodes), shown as `n`.
+    pub(crate) n: u64,
+    /// What a result is per (`task`, `scope`, `run`, ...).
+    pub(crate) unit: &'static str,
+    /// Units in one run: a run's time is divided by it.
+    pub(crate) units_per_run: u64,
+    /// Runs per sample, so that a sample lasts long enough to time.
+    pub(crate) reps: u32,
+    /// The peers to run, in the first round's order.
+    pub(crate) peers: &'a [Peer],
+    /// The peer the ratios are taken against.
+    pub(crate) reference: Peer,
+}
+
+/// Runs `f` for every peer of `workload`, `rounds` rounds plus a warm-up,
+/// rotating the order; each sample is `reps` runs, reported per unit.
 pub(crate) fn measure<F, Fut>(
     cfg: &Config,
     rt: &Runtime,
     results: &mut Vec<Result_>,
-    workload: &str,
-    n: u64,
-    unit: &'static str,
-    units_per_run: u64,
-    reps: u32,
-    peers: &[Peer],
-    reference: Peer,
+    workload: &Workload<'_>,
     f: F,
 ) where
     F: Fn(Peer) -> Fut,
     Fut: Future<Output = Duration> + Send + 'static,
 {
+    let Workload {
+        name: workload,
+        n,
+        unit,
+        units_per_run,
+        reps,
+        peers,
+        reference,
+    } = *workload;
     let peers: Vec<Peer> = peers
         .iter()
         .copied()
