@@ -201,22 +201,44 @@ pub(crate) fn measure<F, Fut>(
     }
 }
 
-/// Runs `f` for every peer, `rounds` rounds (no warm-up: each value comes
-/// from a fresh child process), rotating the order; each run gives one
-/// value per workload of `workloads` (several figures of one child).
-#[allow(clippy::too_many_arguments)]
+/// What [`measure_values`] runs and how it reports it: one row per peer and
+/// workload in the table.
+pub(crate) struct Figures<'a> {
+    /// The workloads' names, one per figure a run gives, in that order.
+    pub(crate) workloads: &'a [&'a str],
+    /// The workload's size, shown as `n`.
+    pub(crate) n: u64,
+    /// What a figure is per (`pending task`, `run`, ...).
+    pub(crate) unit: &'static str,
+    /// `ns` or `B`, as in [`Result_::metric`].
+    pub(crate) metric: &'static str,
+    /// The peers to run, in the first round's order.
+    pub(crate) peers: &'a [Peer],
+    /// The peer the ratios are taken against.
+    pub(crate) reference: Peer,
+    /// Whether ratios mean anything, as in [`Result_::ratios`].
+    pub(crate) ratios: bool,
+}
+
+/// Runs `f` for every peer of `figures`, `rounds` rounds (no warm-up: each
+/// value comes from a fresh child process), rotating the order; each run
+/// gives one value per workload of `figures.workloads` (several figures of
+/// one child).
 pub(crate) fn measure_values(
     cfg: &Config,
     results: &mut Vec<Result_>,
-    workloads: &[&str],
-    n: u64,
-    unit: &'static str,
-    metric: &'static str,
-    peers: &[Peer],
-    reference: Peer,
-    ratios: bool,
+    figures: &Figures<'_>,
     f: impl Fn(Peer) -> Vec<f64>,
 ) {
+    let Figures {
+        workloads,
+        n,
+        unit,
+        metric,
+        peers,
+        reference,
+        ratios,
+    } = *figures;
     let peers: Vec<Peer> = peers
         .iter()
         .copied()
