@@ -366,7 +366,123 @@ pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
     }
 }
 
+/// A mebibyte, for `long_lived_rss`'s growth target.
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// A target that is a ratio of medians to the workload's reference peer:
+/// one row of the targets table, printed when the run measured both.
+struct RatioTarget {
+    /// The row's label in the targets table.
+    label: &'static str,
+    /// The workload whose result is read.
+    workload: &'static str,
+    /// The result's n, or `None` for the largest n measured.
+    n: Option<u64>,
+    /// The peer whose ratio is read (async-scope, or one of its macros).
+    peer: Peer,
+    /// The ratio's upper bound: met when the ratio is at most this.
+    limit: f64,
+    /// Printed after the bound (the reference's name, in issue 14's rows).
+    suffix: &'static str,
+}
+
+/// Issue 4's ratio targets, in the order printed (before supervise_errors').
+const ISSUE_4_TARGETS: [RatioTarget; 8] = [
+    RatioTarget {
+        label: "spawn_join n=100000, async-scope / JoinSet",
+        workload: "spawn_join",
+        n: Some(100_000),
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "spawn_join n=1000000, async-scope / JoinSet",
+        workload: "spawn_join",
+        n: Some(1_000_000),
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "fail_fast_cancel (largest n), async-scope / JoinSet",
+        workload: "fail_fast_cancel",
+        n: None,
+        peer: Peer::Scope,
+        limit: 0.80,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "nested, async-scope / JoinSet",
+        workload: "nested",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "fan_out_tree, async-scope / JoinSet",
+        workload: "fan_out_tree",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "memory per pending task, async-scope / JoinSet",
+        workload: "memory",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.15,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "macro_overhead, scope! / hand-written",
+        workload: "macro_overhead",
+        n: None,
+        peer: Peer::ScopeMacro,
+        limit: 1.02,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "macro_overhead, #[scoped] / hand-written",
+        workload: "macro_overhead_attr",
+        n: None,
+        peer: Peer::ScopedAttr,
+        limit: 1.02,
+        suffix: "",
+    },
+];
+
+/// Issue 14's ratio targets (its new workloads) and issue 15's (inline
+/// tasks against the plain in-task set), in the order printed (after
+/// supervise_errors', before long_lived_rss').
+const ISSUE_14_15_TARGETS: [RatioTarget; 3] = [
+    RatioTarget {
+        label: "shared_spawn, async-scope / TaskTracker+token",
+        workload: "shared_spawn",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: " TaskTracker",
+    },
+    RatioTarget {
+        label: "long_lived (ns/task), async-scope / JoinSet",
+        workload: "long_lived",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.10,
+        suffix: " JoinSet",
+    },
+    RatioTarget {
+        label: "inline_fan_out (largest n), async-scope inline / FuturesUnordered",
+        workload: "inline_fan_out",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.50,
+        suffix: " FuturesUnordered",
+    },
+];
 
 /// The targets of issues 4 and 14, evaluated on this run (ratio of medians).
 pub(crate) fn print_targets(results: &[Result_]) {
@@ -378,61 +494,26 @@ pub(crate) fn print_targets(results: &[Result_]) {
     };
     // (target, value, target, met), as printed.
     let mut rows: Vec<(String, String, String, bool)> = Vec::new();
-    let ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
-        let value = ratio(results, r?);
-        value.is_finite().then(|| {
-            (
-                name,
-                format!("{value:.2}×"),
-                format!("≤ {target:.2}×{of}"),
-                value <= target,
-            )
-        })
+    // The rows of the targets measured in this run, in the table's order.
+    let ratio_rows = |targets: &[RatioTarget]| {
+        let mut rows = Vec::new();
+        for t in targets {
+            let Some(r) = find(t.workload, t.n, t.peer) else {
+                continue;
+            };
+            let value = ratio(results, r);
+            if value.is_finite() {
+                rows.push((
+                    t.label.to_string(),
+                    format!("{value:.2}×"),
+                    format!("≤ {:.2}×{}", t.limit, t.suffix),
+                    value <= t.limit,
+                ));
+            }
+        }
+        rows
     };
-    for n in [100_000, 1_000_000] {
-        rows.extend(ratio_to(
-            format!("spawn_join n={n}, async-scope / JoinSet"),
-            find("spawn_join", Some(n), Peer::Scope),
-            1.00,
-            "",
-        ));
-    }
-    rows.extend(ratio_to(
-        "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
-        find("fail_fast_cancel", None, Peer::Scope),
-        0.80,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "nested, async-scope / JoinSet".into(),
-        find("nested", None, Peer::Scope),
-        1.00,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "fan_out_tree, async-scope / JoinSet".into(),
-        find("fan_out_tree", None, Peer::Scope),
-        1.00,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "memory per pending task, async-scope / JoinSet".into(),
-        find("memory", None, Peer::Scope),
-        1.15,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "macro_overhead, scope! / hand-written".into(),
-        find("macro_overhead", None, Peer::ScopeMacro),
-        1.02,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "macro_overhead, #[scoped] / hand-written".into(),
-        find("macro_overhead_attr", None, Peer::ScopedAttr),
-        1.02,
-        "",
-    ));
+    rows.extend(ratio_rows(&ISSUE_4_TARGETS));
     // supervise_errors against spawn_join's own figure at the same n.
     if let Some(sup) = find("supervise_errors", None, Peer::Scope) {
         if let Some(sj) = find("spawn_join", Some(sup.n), Peer::Scope) {
@@ -445,26 +526,7 @@ pub(crate) fn print_targets(results: &[Result_]) {
             ));
         }
     }
-    // Issue 14's new workloads.
-    rows.extend(ratio_to(
-        "shared_spawn, async-scope / TaskTracker+token".into(),
-        find("shared_spawn", None, Peer::Scope),
-        1.00,
-        " TaskTracker",
-    ));
-    rows.extend(ratio_to(
-        "long_lived (ns/task), async-scope / JoinSet".into(),
-        find("long_lived", None, Peer::Scope),
-        1.10,
-        " JoinSet",
-    ));
-    // Issue 15: inline tasks against the plain in-task set.
-    rows.extend(ratio_to(
-        "inline_fan_out (largest n), async-scope inline / FuturesUnordered".into(),
-        find("inline_fan_out", None, Peer::Scope),
-        1.50,
-        " FuturesUnordered",
-    ));
+    rows.extend(ratio_rows(&ISSUE_14_15_TARGETS));
     // long_lived's resident set: growth from the first wave to the end.
     if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
         let growth = r.median() / MIB;
