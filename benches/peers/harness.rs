@@ -123,25 +123,45 @@ fn paired_ratio(results: &[Result_], r: &Result_) -> f64 {
     })
 }
 
-/// Runs `f` for every peer, `rounds` rounds plus a warm-up, rotating the order;
-/// each sample is `reps` runs, reported per unit.
-#[allow(clippy::too_many_arguments)]
+/// What [`measure`] runs and how it reports it: one row per peer in the table.
+pub(crate) struct Workload<'a> {
+    /// The workload's name in the table, the targets and the JSON lines.
+    pub(crate) name: &'a str,
+    /// The workload's size (tasks, scopes, nodes), shown as `n`.
+    pub(crate) n: u64,
+    /// What a result is per (`task`, `scope`, `run`, ...).
+    pub(crate) unit: &'static str,
+    /// Units in one run: a run's time is divided by it.
+    pub(crate) units_per_run: u64,
+    /// Runs per sample, so that a sample lasts long enough to time.
+    pub(crate) reps: u32,
+    /// The peers to run, in the first round's order.
+    pub(crate) peers: &'a [Peer],
+    /// The peer the ratios are taken against.
+    pub(crate) reference: Peer,
+}
+
+/// Runs `f` for every peer of `workload`, `rounds` rounds plus a warm-up,
+/// rotating the order; each sample is `reps` runs, reported per unit.
 pub(crate) fn measure<F, Fut>(
     cfg: &Config,
     rt: &Runtime,
     results: &mut Vec<Result_>,
-    workload: &str,
-    n: u64,
-    unit: &'static str,
-    units_per_run: u64,
-    reps: u32,
-    peers: &[Peer],
-    reference: Peer,
+    workload: &Workload<'_>,
     f: F,
 ) where
     F: Fn(Peer) -> Fut,
     Fut: Future<Output = Duration> + Send + 'static,
 {
+    let Workload {
+        name: workload,
+        n,
+        unit,
+        units_per_run,
+        reps,
+        peers,
+        reference,
+    } = *workload;
     let peers: Vec<Peer> = peers
         .iter()
         .copied()
@@ -181,22 +201,44 @@ pub(crate) fn measure<F, Fut>(
     }
 }
 
-/// Runs `f` for every peer, `rounds` rounds (no warm-up: each value comes
-/// from a fresh child process), rotating the order; each run gives one
-/// value per workload of `workloads` (several figures of one child).
-#[allow(clippy::too_many_arguments)]
+/// What [`measure_values`] runs and how it reports it: one row per peer and
+/// workload in the table.
+pub(crate) struct Figures<'a> {
+    /// The workloads' names, one per figure a run gives, in that order.
+    pub(crate) workloads: &'a [&'a str],
+    /// The workload's size, shown as `n`.
+    pub(crate) n: u64,
+    /// What a figure is per (`pending task`, `run`, ...).
+    pub(crate) unit: &'static str,
+    /// `ns` or `B`, as in [`Result_::metric`].
+    pub(crate) metric: &'static str,
+    /// The peers to run, in the first round's order.
+    pub(crate) peers: &'a [Peer],
+    /// The peer the ratios are taken against.
+    pub(crate) reference: Peer,
+    /// Whether ratios mean anything, as in [`Result_::ratios`].
+    pub(crate) ratios: bool,
+}
+
+/// Runs `f` for every peer of `figures`, `rounds` rounds (no warm-up: each
+/// value comes from a fresh child process), rotating the order; each run
+/// gives one value per workload of `figures.workloads` (several figures of
+/// one child).
 pub(crate) fn measure_values(
     cfg: &Config,
     results: &mut Vec<Result_>,
-    workloads: &[&str],
-    n: u64,
-    unit: &'static str,
-    metric: &'static str,
-    peers: &[Peer],
-    reference: Peer,
-    ratios: bool,
+    figures: &Figures<'_>,
     f: impl Fn(Peer) -> Vec<f64>,
 ) {
+    let Figures {
+        workloads,
+        n,
+        unit,
+        metric,
+        peers,
+        reference,
+        ratios,
+    } = *figures;
     let peers: Vec<Peer> = peers
         .iter()
         .copied()
@@ -324,7 +366,123 @@ pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
     }
 }
 
+/// A mebibyte, for `long_lived_rss`'s growth target.
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// A target that is a ratio of medians to the workload's reference peer:
+/// one row of the targets table, printed when the run measured both.
+struct RatioTarget {
+    /// The row's label in the targets table.
+    label: &'static str,
+    /// The workload whose result is read.
+    workload: &'static str,
+    /// The result's n, or `None` for the largest n measured.
+    n: Option<u64>,
+    /// The peer whose ratio is read (async-scope, or one of its macros).
+    peer: Peer,
+    /// The ratio's upper bound: met when the ratio is at most this.
+    limit: f64,
+    /// Printed after the bound (the reference's name, in issue 14's rows).
+    suffix: &'static str,
+}
+
+/// Issue 4's ratio targets, in the order printed (before supervise_errors').
+const ISSUE_4_TARGETS: [RatioTarget; 8] = [
+    RatioTarget {
+        label: "spawn_join n=100000, async-scope / JoinSet",
+        workload: "spawn_join",
+        n: Some(100_000),
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "spawn_join n=1000000, async-scope / JoinSet",
+        workload: "spawn_join",
+        n: Some(1_000_000),
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "fail_fast_cancel (largest n), async-scope / JoinSet",
+        workload: "fail_fast_cancel",
+        n: None,
+        peer: Peer::Scope,
+        limit: 0.80,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "nested, async-scope / JoinSet",
+        workload: "nested",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "fan_out_tree, async-scope / JoinSet",
+        workload: "fan_out_tree",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "memory per pending task, async-scope / JoinSet",
+        workload: "memory",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.15,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "macro_overhead, scope! / hand-written",
+        workload: "macro_overhead",
+        n: None,
+        peer: Peer::ScopeMacro,
+        limit: 1.02,
+        suffix: "",
+    },
+    RatioTarget {
+        label: "macro_overhead, #[scoped] / hand-written",
+        workload: "macro_overhead_attr",
+        n: None,
+        peer: Peer::ScopedAttr,
+        limit: 1.02,
+        suffix: "",
+    },
+];
+
+/// Issue 14's ratio targets (its new workloads) and issue 15's (inline
+/// tasks against the plain in-task set), in the order printed (after
+/// supervise_errors', before long_lived_rss').
+const ISSUE_14_15_TARGETS: [RatioTarget; 3] = [
+    RatioTarget {
+        label: "shared_spawn, async-scope / TaskTracker+token",
+        workload: "shared_spawn",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.00,
+        suffix: " TaskTracker",
+    },
+    RatioTarget {
+        label: "long_lived (ns/task), async-scope / JoinSet",
+        workload: "long_lived",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.10,
+        suffix: " JoinSet",
+    },
+    RatioTarget {
+        label: "inline_fan_out (largest n), async-scope inline / FuturesUnordered",
+        workload: "inline_fan_out",
+        n: None,
+        peer: Peer::Scope,
+        limit: 1.50,
+        suffix: " FuturesUnordered",
+    },
+];
 
 /// The targets of issues 4 and 14, evaluated on this run (ratio of medians).
 pub(crate) fn print_targets(results: &[Result_]) {
@@ -336,61 +494,26 @@ pub(crate) fn print_targets(results: &[Result_]) {
     };
     // (target, value, target, met), as printed.
     let mut rows: Vec<(String, String, String, bool)> = Vec::new();
-    let ratio_to = |name: String, r: Option<&Result_>, target: f64, of: &str| {
-        let value = ratio(results, r?);
-        value.is_finite().then(|| {
-            (
-                name,
-                format!("{value:.2}×"),
-                format!("≤ {target:.2}×{of}"),
-                value <= target,
-            )
-        })
+    // The rows of the targets measured in this run, in the table's order.
+    let ratio_rows = |targets: &[RatioTarget]| {
+        let mut rows = Vec::new();
+        for t in targets {
+            let Some(r) = find(t.workload, t.n, t.peer) else {
+                continue;
+            };
+            let value = ratio(results, r);
+            if value.is_finite() {
+                rows.push((
+                    t.label.to_string(),
+                    format!("{value:.2}×"),
+                    format!("≤ {:.2}×{}", t.limit, t.suffix),
+                    value <= t.limit,
+                ));
+            }
+        }
+        rows
     };
-    for n in [100_000, 1_000_000] {
-        rows.extend(ratio_to(
-            format!("spawn_join n={n}, async-scope / JoinSet"),
-            find("spawn_join", Some(n), Peer::Scope),
-            1.00,
-            "",
-        ));
-    }
-    rows.extend(ratio_to(
-        "fail_fast_cancel (largest n), async-scope / JoinSet".into(),
-        find("fail_fast_cancel", None, Peer::Scope),
-        0.80,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "nested, async-scope / JoinSet".into(),
-        find("nested", None, Peer::Scope),
-        1.00,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "fan_out_tree, async-scope / JoinSet".into(),
-        find("fan_out_tree", None, Peer::Scope),
-        1.00,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "memory per pending task, async-scope / JoinSet".into(),
-        find("memory", None, Peer::Scope),
-        1.15,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "macro_overhead, scope! / hand-written".into(),
-        find("macro_overhead", None, Peer::ScopeMacro),
-        1.02,
-        "",
-    ));
-    rows.extend(ratio_to(
-        "macro_overhead, #[scoped] / hand-written".into(),
-        find("macro_overhead_attr", None, Peer::ScopedAttr),
-        1.02,
-        "",
-    ));
+    rows.extend(ratio_rows(&ISSUE_4_TARGETS));
     // supervise_errors against spawn_join's own figure at the same n.
     if let Some(sup) = find("supervise_errors", None, Peer::Scope) {
         if let Some(sj) = find("spawn_join", Some(sup.n), Peer::Scope) {
@@ -403,26 +526,7 @@ pub(crate) fn print_targets(results: &[Result_]) {
             ));
         }
     }
-    // Issue 14's new workloads.
-    rows.extend(ratio_to(
-        "shared_spawn, async-scope / TaskTracker+token".into(),
-        find("shared_spawn", None, Peer::Scope),
-        1.00,
-        " TaskTracker",
-    ));
-    rows.extend(ratio_to(
-        "long_lived (ns/task), async-scope / JoinSet".into(),
-        find("long_lived", None, Peer::Scope),
-        1.10,
-        " JoinSet",
-    ));
-    // Issue 15: inline tasks against the plain in-task set.
-    rows.extend(ratio_to(
-        "inline_fan_out (largest n), async-scope inline / FuturesUnordered".into(),
-        find("inline_fan_out", None, Peer::Scope),
-        1.50,
-        " FuturesUnordered",
-    ));
+    rows.extend(ratio_rows(&ISSUE_14_15_TARGETS));
     // long_lived's resident set: growth from the first wave to the end.
     if let Some(r) = find("long_lived_rss", None, Peer::Scope) {
         let growth = r.median() / MIB;

@@ -35,7 +35,9 @@ mod tasks;
 mod workloads;
 
 use check::exit_if_failed;
-use harness::{measure, print_json, print_table, print_targets, rss_bytes, runtime, Config};
+use harness::{
+    measure, print_json, print_table, print_targets, rss_bytes, runtime, Config, Workload,
+};
 use peers::{Peer, PEERS};
 use workloads::cancel::fail_fast_cancel;
 use workloads::fan_out_tree::{fan_out_tree, TREE_NODES};
@@ -151,70 +153,62 @@ fn main() {
             (size(1_000_000, 100_000), 1),
         ];
         for (n, reps) in sizes {
-            measure(
-                &cfg,
-                &rt,
-                &mut results,
-                "spawn_join",
+            let workload = Workload {
+                name: "spawn_join",
                 n,
-                "task",
-                n,
+                unit: "task",
+                units_per_run: n,
                 reps,
-                &PEERS,
-                Peer::JoinSet,
-                move |p| spawn_join(p, n),
-            );
+                peers: &PEERS,
+                reference: Peer::JoinSet,
+            };
+            measure(&cfg, &rt, &mut results, &workload, move |p| {
+                spawn_join(p, n)
+            });
         }
     }
     if wanted("fail_fast_cancel") {
         for n in [size(10_000, 1_000), size(100_000, 10_000)] {
             let n = n as usize;
-            measure(
-                &cfg,
-                &rt,
-                &mut results,
-                "fail_fast_cancel",
-                n as u64,
-                "run",
-                1,
-                1,
-                &PEERS,
-                Peer::JoinSet,
-                move |p| fail_fast_cancel(p, n),
-            );
+            let workload = Workload {
+                name: "fail_fast_cancel",
+                n: n as u64,
+                unit: "run",
+                units_per_run: 1,
+                reps: 1,
+                peers: &PEERS,
+                reference: Peer::JoinSet,
+            };
+            measure(&cfg, &rt, &mut results, &workload, move |p| {
+                fail_fast_cancel(p, n)
+            });
         }
     }
     if wanted("nested") {
         let n = size(100_000, 10_000);
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "nested",
+        let workload = Workload {
+            name: "nested",
             n,
-            "scope",
-            n,
-            1,
-            &PEERS,
-            Peer::JoinSet,
-            move |p| nested(p, n),
-        );
+            unit: "scope",
+            units_per_run: n,
+            reps: 1,
+            peers: &PEERS,
+            reference: Peer::JoinSet,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| nested(p, n));
     }
     if wanted("fan_out_tree") {
         let reps = reps(10, 2);
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "fan_out_tree",
-            TREE_NODES,
-            "node",
-            TREE_NODES,
+        let workload = Workload {
+            name: "fan_out_tree",
+            n: TREE_NODES,
+            unit: "node",
+            units_per_run: TREE_NODES,
             reps,
-            &PEERS,
-            Peer::JoinSet,
-            fan_out_tree,
-        );
+            peers: &PEERS,
+            reference: Peer::JoinSet,
+        };
+        measure(&cfg, &rt, &mut results, &workload, fan_out_tree);
     }
     if wanted("memory") {
         if rss_bytes().is_some() {
@@ -226,48 +220,45 @@ fn main() {
     if wanted("supervise_errors") {
         let n = size(100_000, 10_000);
         let reps = reps(1, 2);
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "supervise_errors",
+        let workload = Workload {
+            name: "supervise_errors",
             n,
-            "task",
-            n,
+            unit: "task",
+            units_per_run: n,
             reps,
-            &PEERS,
-            Peer::JoinSet,
-            move |p| supervise_errors(p, n),
-        );
+            peers: &PEERS,
+            reference: Peer::JoinSet,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            supervise_errors(p, n)
+        });
     }
     if wanted("macro_overhead") {
         let n = size(100_000, 10_000);
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "macro_overhead",
+        let workload = Workload {
+            name: "macro_overhead",
             n,
-            "scope",
+            unit: "scope",
+            units_per_run: n,
+            reps: 1,
+            peers: &[Peer::Scope, Peer::ScopeMacro],
+            reference: Peer::Scope,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            macros::macro_overhead(p, n, false)
+        });
+        let workload = Workload {
+            name: "macro_overhead_attr",
             n,
-            1,
-            &[Peer::Scope, Peer::ScopeMacro],
-            Peer::Scope,
-            move |p| macros::macro_overhead(p, n, false),
-        );
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "macro_overhead_attr",
-            n,
-            "scope",
-            n,
-            1,
-            &[Peer::Scope, Peer::ScopedAttr],
-            Peer::Scope,
-            move |p| macros::macro_overhead(p, n, true),
-        );
+            unit: "scope",
+            units_per_run: n,
+            reps: 1,
+            peers: &[Peer::Scope, Peer::ScopedAttr],
+            reference: Peer::Scope,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            macros::macro_overhead(p, n, true)
+        });
     }
 
     if wanted("inline_fan_out") {
@@ -275,54 +266,51 @@ fn main() {
             (size(1_000, 1_000), reps(100, 20)),
             (size(100_000, 10_000), reps(2, 2)),
         ] {
-            measure(
-                &cfg,
-                &rt,
-                &mut results,
-                "inline_fan_out",
+            let workload = Workload {
+                name: "inline_fan_out",
                 n,
-                "task",
-                n,
+                unit: "task",
+                units_per_run: n,
                 reps,
-                &INLINE_FAN_OUT_PEERS,
-                Peer::Unordered,
-                move |p| inline_fan_out(p, n),
-            );
+                peers: &INLINE_FAN_OUT_PEERS,
+                reference: Peer::Unordered,
+            };
+            measure(&cfg, &rt, &mut results, &workload, move |p| {
+                inline_fan_out(p, n)
+            });
         }
     }
     if wanted("shared_spawn") {
         let per = size(2_000, 500);
         let n = SPAWNERS * per;
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "shared_spawn",
+        let workload = Workload {
+            name: "shared_spawn",
             n,
-            "task",
-            n,
-            1,
-            &SHARED_SPAWN_PEERS,
-            Peer::Tracker,
-            move |p| shared_spawn(p, per),
-        );
+            unit: "task",
+            units_per_run: n,
+            reps: 1,
+            peers: &SHARED_SPAWN_PEERS,
+            reference: Peer::Tracker,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            shared_spawn(p, per)
+        });
     }
     if wanted("long_lived") {
         let n = size(1_000_000, 100_000);
         let wave = size(10_000, 10_000);
-        measure(
-            &cfg,
-            &rt,
-            &mut results,
-            "long_lived",
+        let workload = Workload {
+            name: "long_lived",
             n,
-            "task",
-            n,
-            1,
-            &LONG_LIVED_PEERS,
-            Peer::JoinSet,
-            move |p| long_lived(p, n, wave),
-        );
+            unit: "task",
+            units_per_run: n,
+            reps: 1,
+            peers: &LONG_LIVED_PEERS,
+            reference: Peer::JoinSet,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            long_lived(p, n, wave)
+        });
         if rss_bytes().is_some() {
             measure_rss_growth(&cfg, &mut results, n, wave);
         } else {

@@ -19,7 +19,7 @@ use async_scope::{Policy, Scope, TaskError};
 use tokio::task::JoinSet;
 
 use crate::check::{check, expected_sum};
-use crate::harness::{measure_values, rss_bytes, runtime, Config, Result_};
+use crate::harness::{measure_values, rss_bytes, runtime, Config, Figures, Result_};
 use crate::peers::Peer;
 use crate::tasks::{tenth_fails, BoxError};
 
@@ -214,16 +214,16 @@ fn rss_growth_in_child(peer: Peer, n: u64, wave: u64) -> Vec<f64> {
 /// `long_lived_rss_warm` (from a tenth of the waves) for every peer:
 /// `cfg.rounds` child processes each, rotated.
 pub(crate) fn measure_rss_growth(cfg: &Config, results: &mut Vec<Result_>, n: u64, wave: u64) {
-    measure_values(
-        cfg,
-        results,
-        &["long_lived_rss", "long_lived_rss_warm"],
+    let figures = Figures {
+        workloads: &["long_lived_rss", "long_lived_rss_warm"],
         n,
-        "run",
-        "B",
-        &LONG_LIVED_PEERS,
-        Peer::JoinSet,
-        false,
-        |peer| rss_growth_in_child(peer, n, wave),
-    );
+        unit: "run",
+        metric: "B",
+        peers: &LONG_LIVED_PEERS,
+        reference: Peer::JoinSet,
+        ratios: false,
+    };
+    measure_values(cfg, results, &figures, |peer| {
+        rss_growth_in_child(peer, n, wave)
+    });
 }

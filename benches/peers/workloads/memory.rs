@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::check::{check, reset_counters, ALL_PARKED, PARKED};
-use crate::harness::{measure_values, rss_bytes, runtime, Config, Result_};
+use crate::harness::{measure_values, rss_bytes, runtime, Config, Figures, Result_};
 use crate::peers::{Peer, PEERS};
 use crate::tasks::{parked_forever, tracked};
 
@@ -114,16 +114,16 @@ fn memory_in_child(peer: Peer, n: usize) -> f64 {
 
 /// Measures `memory` for every peer: `cfg.rounds` child processes each, rotated.
 pub(crate) fn measure_memory(cfg: &Config, results: &mut Vec<Result_>, n: usize) {
-    measure_values(
-        cfg,
-        results,
-        &["memory"],
-        n as u64,
-        "pending task",
-        "B",
-        &PEERS,
-        Peer::JoinSet,
-        true,
-        |peer| vec![memory_in_child(peer, n)],
-    );
+    let figures = Figures {
+        workloads: &["memory"],
+        n: n as u64,
+        unit: "pending task",
+        metric: "B",
+        peers: &PEERS,
+        reference: Peer::JoinSet,
+        ratios: true,
+    };
+    measure_values(cfg, results, &figures, |peer| {
+        vec![memory_in_child(peer, n)]
+    });
 }
