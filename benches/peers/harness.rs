@@ -30,6 +30,8 @@ fn page_size() -> Option<u64> {
     })
 }
 
+/// The runtime every workload runs on: multi-threaded, two workers (the
+/// machine's cores), time and I/O enabled.
 pub(crate) fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -38,13 +40,16 @@ pub(crate) fn runtime() -> Runtime {
         .expect("a runtime")
 }
 
+/// What the command line asked for (`parse_args` in main.rs).
 pub(crate) struct Config {
     /// `--quick`: smaller N and fewer rounds.
     pub(crate) quick: bool,
     /// Run without `--bench` (as `cargo test --all-targets` does): a smoke
     /// run with tiny N and one round that only checks results.
     pub(crate) smoke: bool,
+    /// Recorded rounds, after the one warm-up round.
     pub(crate) rounds: usize,
+    /// Only workloads whose name contains this.
     pub(crate) filter: Option<String>,
     /// Only this peer (for profiling); ratios are then missing.
     pub(crate) peer: Option<Peer>,
@@ -68,6 +73,8 @@ pub(crate) struct Result_ {
     pub(crate) ratios: bool,
 }
 
+/// The median of `values` (the mean of the middle two for an even count;
+/// NaN for none).
 fn median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -82,6 +89,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 impl Result_ {
+    /// The median of the rounds' values.
     fn median(&self) -> f64 {
         median(&self.samples)
     }
@@ -275,6 +283,8 @@ pub(crate) fn measure_values(
     }
 }
 
+/// Prints the Markdown table of every result, with ratios to each
+/// workload's reference.
 pub(crate) fn print_table(results: &[Result_]) {
     println!();
     println!("| workload | n | peer | median | min | max | unit | ratio | paired ratio |");
@@ -320,6 +330,7 @@ pub(crate) fn print_table(results: &[Result_]) {
     }
 }
 
+/// `v` as a JSON number (`null` if it is not finite).
 fn json_number(v: f64) -> String {
     if v.is_finite() {
         format!("{v:.3}")
@@ -328,6 +339,7 @@ fn json_number(v: f64) -> String {
     }
 }
 
+/// Prints one JSON line per result.
 pub(crate) fn print_json(cfg: &Config, results: &[Result_]) {
     println!();
     for r in results {

@@ -49,6 +49,7 @@ use workloads::shared_spawn::{shared_spawn, SHARED_SPAWN_PEERS, SPAWNERS};
 use workloads::spawn_join::{nested, spawn_join};
 use workloads::supervise::supervise_errors;
 
+/// Reads the command line (see "Running it" in docs/BENCHMARKS.md).
 fn parse_args() -> Config {
     let mut quick = std::env::var_os("ASYNC_SCOPE_BENCH_QUICK").is_some_and(|v| v != "0");
     let mut rounds = None;

@@ -22,6 +22,7 @@ pub(crate) enum Peer {
     ScopedAttr,
 }
 
+/// The peers most workloads compare, the reference (JoinSet) among them.
 pub(crate) const PEERS: [Peer; 5] = [
     Peer::Raw,
     Peer::JoinSet,
