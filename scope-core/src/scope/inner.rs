@@ -17,7 +17,8 @@
 //!   nested scope's `State` → its parent's.
 //! - `live` counts tasks whose future still exists, plus the leases nested
 //!   scopes hold on it (`nest.rs`); the scope's `run` ends when it is zero.
-//!   It only grows under the lock, where `accepting` is read.
+//!   It only grows under the lock: a task's count where `accepting` is
+//!   read, a lease where the nested scope's holds it.
 //! - `accepting` goes false once, when the scope is cancelled, fails, is shut
 //!   down, has its tasks aborted, or ends; a refused spawn never calls its
 //!   closure.
@@ -88,8 +89,9 @@ pub(crate) struct Inner {
     /// Tasks whose future still exists, plus the leases nested scopes hold
     /// on this one (`nest.rs`); the scope's `run` ends when it is zero.
     /// Counted in under the lock (where `accepting` is read, so a refused
-    /// spawn never counts) and out without it, but for the last count, which
-    /// takes the lock to hand over what waits for zero (`count_out_one`).
+    /// spawn never counts) and out with or without it (`task_ended`); the
+    /// count that reaches zero takes the lock to hand over what waits for
+    /// zero (`count_out_one`).
     pub(super) live: AtomicUsize,
     /// The ends of tasks the records have not taken in yet (`records.rs`).
     pub(super) ends: EndLog,
@@ -349,12 +351,20 @@ impl Inner {
         &self,
         state: Option<MutexGuard<'_, State>>,
     ) -> (Option<Waker>, Option<&Inner>) {
-        if self.live.fetch_sub(1, Ordering::AcqRel) > 1 {
+        let before = self.live.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(
+            before > 0,
+            "scope {}: counted out more than counted in",
+            self.id
+        );
+        if before > 1 {
             return (None, None);
         }
         let mut state = state.unwrap_or_else(|| self.lock());
         if self.live.load(Ordering::Acquire) > 0 {
-            // A task was admitted since: it counts out last.
+            // Counted in since (a task admitted, or a nested scope's lease),
+            // between the count and the lock: it counts out last. (Never so
+            // when the caller held the lock throughout.)
             return (None, None);
         }
         let release = std::mem::take(&mut state.holds_parent);
@@ -378,6 +388,9 @@ impl Inner {
         let mut state = self.lock();
         if self.live.load(Ordering::Acquire) == 0 {
             state.accepting = false;
+            // The last count may still be on its way to the lock (it counts
+            // out first): it must find no waker of a future that is done.
+            state.run_waker = None;
             return Poll::Ready(());
         }
         match &state.run_waker {

@@ -5,9 +5,10 @@
 //! is spawned, both by the spawning thread under the scope's lock. Its end
 //! comes from another thread, usually a worker the spawner is contending
 //! with, so while many tasks are live it does not take that lock: it is
-//! pushed onto the scope's `EndLog`, whose own lock only the ending tasks
-//! share, and the records take the log in (`Records::take_ends`) whenever
-//! they must be exact: before a prune and before a snapshot. Until then an
+//! pushed onto the scope's `EndLog`, a lock of its own that the spawner
+//! takes only for a moment, to swap the log out, when the records take it in
+//! (`Records::take_ends`): before a prune and before a snapshot, which must
+//! be exact. Until then an
 //! ended task's record is still there (its failure, if any, was reported
 //! before it was counted out: a failed record is marked at once,
 //! `mark_failed`), and the counts of done and cancelled tasks lag by the
@@ -15,10 +16,11 @@
 //! lock (`Records::end`), which the last one takes anyway: a small scope
 //! pays no log (`Inner::task_ended`).
 //!
-//! The log holds one entry per task ended since it was last taken in, and
-//! is taken in at least at every prune, which `push` makes once the records
-//! have doubled since the last: so it never outgrows the records, which stay
-//! within twice the number of live tasks.
+//! Both stay bounded in a long-lived scope: the records are pruned (the
+//! ended ones dropped) whenever they have doubled since the last prune, so
+//! they hold at most max(64, twice the tasks live at the last prune) plus
+//! those spawned since; the log holds one entry per ended task whose record
+//! has not been pruned yet, and never outgrows them.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -35,9 +37,11 @@ pub(super) struct Records {
     names: Vec<(TaskId, TaskName)>,
     /// `tasks` is pruned when it reaches this length.
     prune_at: usize,
-    /// Tasks that returned `Ok`, as of the last `take_ends`.
+    /// The log's other buffer (`take_ends`), empty between calls.
+    spare: Vec<(TaskId, End)>,
+    /// Tasks that returned `Ok`, but for those still in the log.
     done: usize,
-    /// Tasks that ended cancelled or aborted, as of the last `take_ends`.
+    /// Tasks that ended cancelled or aborted, but for those still in the log.
     cancelled: usize,
 }
 
@@ -58,8 +62,9 @@ pub(super) struct TaskRecord {
     /// counted out): a snapshot leaves its record out and shows the
     /// retained failure instead.
     pub(super) failed: bool,
-    /// The task was counted out (its future is gone), as of the last
-    /// `take_ends`: a snapshot leaves it out, and the next prune drops it.
+    /// The task was counted out (its future is gone) and its end taken in
+    /// (`end`, at once or from the log): a snapshot leaves it out, and the
+    /// next prune drops it.
     pub(super) ended: bool,
 }
 
@@ -85,6 +90,7 @@ impl Records {
             tasks: Vec::new(),
             names: Vec::new(),
             prune_at: MIN_PRUNE,
+            spare: Vec::new(),
             done: 0,
             cancelled: 0,
         }
@@ -103,8 +109,8 @@ impl Records {
         self.tasks.push(record);
     }
 
-    /// Drops the records of ended tasks, so that `tasks` stays within
-    /// twice the number of live tasks.
+    /// Drops the records of ended tasks; the next prune comes once the
+    /// records have doubled again (see the module docs).
     fn prune(&mut self) {
         self.tasks.retain(|r| !r.ended);
         let tasks = &self.tasks;
@@ -116,10 +122,15 @@ impl Records {
     /// Takes in the ends logged since the last call: marks the records
     /// ended and counts them.
     pub(super) fn take_ends(&mut self, ends: &EndLog) {
-        let mut log = ends.lock();
-        for (id, end) in log.drain(..) {
+        // Swapped out, so that ending tasks wait for the swap only, not for
+        // the look-ups; both buffers keep their capacity.
+        let mut taken = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut *ends.lock(), &mut taken);
+        for &(id, end) in &taken {
             self.end(id, end);
         }
+        taken.clear();
+        self.spare = taken;
     }
 
     /// Marks task `id`'s record ended and counts how it ended (a task that
@@ -186,14 +197,14 @@ impl Records {
         self.tasks.iter().filter_map(|r| r.abort.as_ref())
     }
 
-    /// The records of the tasks neither ended nor failed, as of the last
-    /// `take_ends`.
+    /// The records of the tasks neither ended nor failed (but for the ends
+    /// still in the log: `take_ends` first for an exact list).
     pub(super) fn running(&self) -> impl Iterator<Item = &TaskRecord> {
         self.tasks.iter().filter(|r| !r.ended && !r.failed)
     }
 
-    /// How many tasks returned `Ok`, and how many were cancelled, as of the
-    /// last `take_ends`.
+    /// How many tasks returned `Ok`, and how many were cancelled (but for
+    /// the ends still in the log).
     pub(super) fn counts(&self) -> (usize, usize) {
         (self.done, self.cancelled)
     }
