@@ -48,6 +48,7 @@ use workloads::memory::{measure_memory, memory_child, CHILD_FLAG};
 use workloads::shared_spawn::{shared_spawn, SHARED_SPAWN_PEERS, SPAWNERS};
 use workloads::spawn_join::{nested, spawn_join};
 use workloads::supervise::supervise_errors;
+use workloads::wide_nested::{wide_nested, WIDE_NESTED_PEERS};
 
 /// Reads the command line (see "Running it" in docs/BENCHMARKS.md).
 fn parse_args() -> Config {
@@ -295,6 +296,21 @@ fn main() {
         };
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             shared_spawn(p, per)
+        });
+    }
+    if wanted("wide_nested") {
+        let n = size(10_000, 2_000);
+        let workload = Workload {
+            name: "wide_nested",
+            n,
+            unit: "scope",
+            units_per_run: n,
+            reps: 1,
+            peers: &WIDE_NESTED_PEERS,
+            reference: Peer::JoinSet,
+        };
+        measure(&cfg, &rt, &mut results, &workload, move |p| {
+            wide_nested(p, n)
         });
     }
     if wanted("long_lived") {

@@ -32,6 +32,7 @@ mod nest;
 mod records;
 mod reserve;
 mod run;
+mod slab;
 mod snapshot;
 mod spawn;
 mod task_builder;

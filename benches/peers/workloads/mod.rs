@@ -10,3 +10,4 @@ pub(crate) mod memory;
 pub(crate) mod shared_spawn;
 pub(crate) mod spawn_join;
 pub(crate) mod supervise;
+pub(crate) mod wide_nested;

@@ -430,6 +430,7 @@ impl ScopeBuilder {
             cancelled_at: OnceLock::new(),
             aborted: AtomicBool::new(false),
             parent,
+            slot_in_parent: AtomicUsize::new(usize::MAX),
             handler: self.handler,
             slots: self.max_concurrency.map(Slots::new),
             runtime,

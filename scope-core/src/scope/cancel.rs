@@ -215,7 +215,7 @@ impl Inner {
         if std::mem::replace(&mut state.tree_aborted, true) {
             return Vec::new();
         }
-        let children = std::mem::take(&mut state.children);
+        let children: Vec<Weak<Inner>> = state.children.take_all().collect();
         drop(state);
         children.iter().filter_map(Weak::upgrade).collect()
     }

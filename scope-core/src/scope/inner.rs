@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
 use super::records::{End, EndLog, Records, TaskRecord};
+use super::slab::Slab;
 use crate::error::{Reason, ScopeError, TaskFailure};
 use crate::ids::{ScopeId, TaskId, TaskMeta, TaskName};
 use crate::limit::Slots;
@@ -82,6 +83,9 @@ pub(crate) struct Inner {
     /// The parent scope, for error handlers and the parent lease. Parents
     /// never point to children (only weakly, in `State::children`).
     pub(super) parent: Option<Arc<Inner>>,
+    /// This scope's slot in its parent's `State::children` (`nest.rs`),
+    /// written and read under the parent's lock.
+    pub(super) slot_in_parent: AtomicUsize,
     pub(super) handler: Option<Handler>,
     pub(super) slots: Option<Arc<Slots>>,
     pub(super) runtime: tokio::runtime::Handle,
@@ -135,7 +139,7 @@ pub(super) struct State {
     pub(super) completion_waiters: usize,
     /// Nested scopes that have not ended: each leaves when its `run`
     /// returns or its future is dropped (`nest.rs`).
-    pub(super) children: Vec<Weak<Inner>>,
+    pub(super) children: Slab<Weak<Inner>>,
     /// The scope was shut down (`Inner::shutdown`): its signal is cancelled,
     /// yet that is no reason to fail.
     pub(super) shut_down: bool,
@@ -160,7 +164,7 @@ impl State {
             records: Records::new(),
             run_waker: None,
             completion_waiters: 0,
-            children: Vec::new(),
+            children: Slab::new(),
             shut_down: false,
             tree_aborted: false,
             holds_parent: false,

@@ -31,7 +31,8 @@ impl Inner {
     /// stop here.
     pub(super) fn adopt(&self, child: &Arc<Inner>) -> Option<Stop> {
         let mut state = self.lock();
-        state.children.push(Arc::downgrade(child));
+        let slot = state.children.insert(Arc::downgrade(child));
+        child.slot_in_parent.store(slot, Ordering::Relaxed);
         if state.reason.is_some() || state.tree_aborted {
             Some(Stop::Fail(Reason::Cancelled))
         } else if state.shut_down {
@@ -51,10 +52,14 @@ impl Inner {
         };
         let me: *const Inner = self;
         let mut state = parent.lock();
-        // Scopes mostly end in the order they opened in: search from the end.
-        if let Some(at) = state.children.iter().rposition(|c| c.as_ptr() == me) {
-            state.children.remove(at);
-        }
+        // Its slot, unless the parent's list was taken since (`abort_one`)
+        // and the slot given to another: then it removes nothing.
+        let slot = self.slot_in_parent.load(Ordering::Relaxed);
+        let left = state.children.remove_if(slot, |c| c.as_ptr() == me);
+        drop(state);
+        // Dropped outside the parent's lock (the last `Weak` frees nothing
+        // of ours, but keeps the critical section short).
+        drop(left);
     }
 
     /// Takes a lease on the parent while this scope still has live tasks

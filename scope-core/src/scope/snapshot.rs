@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::inner::{Inner, OpenedIn};
+use super::inner::{Inner, OpenedIn, State};
 use crate::snapshot::{ScopeSnapshot, ScopeState, TaskSnapshot, TaskState};
 
 impl Inner {
@@ -83,16 +83,13 @@ impl Inner {
         };
         let reason = state.reason.clone();
         let (done, cancelled) = state.records.counts();
-        let children = state.children.clone();
+        let mut open = open_children(&state);
         drop(state);
+        // In the order they were opened (ids grow with each opening).
+        open.sort_unstable_by_key(|child| child.id);
         // A nested scope goes under the task that runs it, if it is one of
         // ours; else (opened by the body) under the scope itself.
         let mut scopes = Vec::new();
-        let open: Vec<Arc<Inner>> = children
-            .iter()
-            .filter_map(Weak::upgrade)
-            .filter(|child| !child.ended.load(Ordering::Acquire))
-            .collect();
         let mut elided = 0;
         if depth + 1 >= ScopeSnapshot::MAX_DEPTH {
             elided = count_open(open);
@@ -136,13 +133,18 @@ fn count_open(scopes: Vec<Arc<Inner>>) -> usize {
     let mut stack = scopes;
     while let Some(scope) = stack.pop() {
         count += 1;
-        let children = scope.lock().children.clone();
-        stack.extend(
-            children
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter(|child| !child.ended.load(Ordering::Acquire)),
-        );
+        let open = open_children(&scope.lock());
+        stack.extend(open);
     }
     count
+}
+
+/// The nested scopes of a scope that are still open, in no particular order.
+fn open_children(state: &State) -> Vec<Arc<Inner>> {
+    state
+        .children
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter(|child| !child.ended.load(Ordering::Acquire))
+        .collect()
 }
