@@ -578,3 +578,50 @@ async fn a_snapshot_after_wait_for_completion_counts_every_end_of_many_tasks() {
         .unwrap();
     }
 }
+
+/// A server's shape: thousands of tasks of one scope, each running a nested
+/// scope of its own. Each nested scope is drawn under the task that runs
+/// it, none under the scope itself, and in the order they were opened.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_snapshot_draws_each_of_thousands_of_request_scopes_under_its_task() {
+    const REQUESTS: usize = 2_000;
+    guard(with_scope(|scope| async move {
+        let release = async_scope::CancellationToken::new();
+        let opened = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        for _ in 0..REQUESTS {
+            let (release, opened) = (release.clone(), opened.clone());
+            scope.spawn(move |_| {
+                with_scope(move |request| async move {
+                    request.spawn(move |_| async move {
+                        release.cancelled().await;
+                        Ok::<_, io::Error>(())
+                    });
+                    opened.add_permits(1);
+                    Ok::<_, io::Error>(())
+                })
+            });
+        }
+        drop(opened.acquire_many(REQUESTS as u32).await.unwrap());
+        let snapshot = scope.snapshot();
+        assert!(
+            snapshot.scopes().is_empty(),
+            "every request scope has its task"
+        );
+        assert_eq!(snapshot.tasks().len(), REQUESTS);
+        let mut last = None;
+        for task in snapshot.tasks() {
+            let [nested] = task.scopes() else {
+                panic!("task {} runs {} scopes", task.id(), task.scopes().len());
+            };
+            assert!(
+                last < Some(nested.id()),
+                "request scopes out of opening order"
+            );
+            last = Some(nested.id());
+        }
+        release.cancel();
+        Ok::<_, io::Error>(())
+    }))
+    .await
+    .unwrap();
+}

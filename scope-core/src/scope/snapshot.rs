@@ -6,6 +6,7 @@
 //! that a chain of 100,000 nested scopes is snapshotted in linear time and a
 //! bounded stack (SPEC.md "depth").
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,7 +31,10 @@ impl Inner {
         let mut state = self.lock();
         // Exact as of now: the ends logged since are taken in.
         state.records.take_ends(&self.ends);
-        let mut runners = Vec::new();
+        // The Tokio task each spawned task runs as: a nested scope opened in
+        // one is drawn under it (a map, so that a server scope's thousands of
+        // request scopes are placed in linear time).
+        let mut runners = HashMap::new();
         // A task that failed is reported from its last poll, before it is
         // counted out: list it once, as failed (if its failure is still
         // retained).
@@ -39,7 +43,7 @@ impl Inner {
             .running()
             .map(|record| {
                 if let Some(abort) = &record.abort {
-                    runners.push((abort.id(), record.id));
+                    runners.insert(abort.id(), record.id);
                 }
                 TaskSnapshot {
                     id: record.id,
@@ -98,13 +102,14 @@ impl Inner {
                 let snapshot = child.snapshot_at(now, depth + 1);
                 let runner = match child.opened_in {
                     OpenedIn::Inline(id) => Some(id),
-                    OpenedIn::Tokio(tokio_id) => runners
-                        .iter()
-                        .find(|(runner, _)| *runner == tokio_id)
-                        .map(|(_, id)| *id),
+                    OpenedIn::Tokio(tokio_id) => runners.get(&tokio_id).copied(),
                     OpenedIn::Nowhere => None,
                 }
-                .and_then(|id| tasks.iter_mut().find(|task| task.id == id));
+                .and_then(|id| {
+                    // `tasks` is in id order.
+                    let at = tasks.binary_search_by_key(&id, |task| task.id).ok()?;
+                    Some(&mut tasks[at])
+                });
                 match runner {
                     Some(task) => task.scopes.push(snapshot),
                     None => scopes.push(snapshot),
