@@ -59,6 +59,7 @@
 //! | `scope/handler.rs` | an error handler, removed when it panics |
 //! | `scope/cancel.rs` | cancellation: fail, cancel or shut down a scope and its nested scopes, abort, abort the tree, grace on one clock |
 //! | `scope/nest.rs` | nesting: adopt a nested scope, leave the parent, the parent lease |
+//! | `scope/slab.rs` | the list a scope keeps of its open nested scopes, each removed by its slot in constant time |
 //! | `scope/run.rs` | the run loop, and dropping it |
 //! | `scope/builder.rs` | [`ScopeBuilder`] and opening a scope |
 //! | `scope/snapshot.rs` | a scope's state → [`ScopeSnapshot`], bounded in depth |
