@@ -608,3 +608,100 @@ async fn deep_nesting_cancels_from_the_top(sp: Spawner) {
     assert_eq!(live.count(), 0);
     assert!(cancelled.get());
 }
+
+/// A scope's tree abort takes its whole list of nested scopes; a nested
+/// scope opened after it (by a task still running) may get the place an
+/// aborted one had. When that aborted one finally leaves, it must not take
+/// the newcomer out of the list (scope-core's `scope/slab.rs`).
+#[tokio::test(flavor = "current_thread")]
+async fn a_scope_opened_after_a_tree_abort_is_not_removed_by_the_late_leave_of_an_aborted_one() {
+    use std::future::{pending, poll_fn, Future};
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use async_scope::{with_scope, ScopeId};
+    use futures::FutureExt;
+
+    type BoxFut = Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// Signals when dropped.
+    struct OnDrop(Option<oneshot::Sender<()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.take().unwrap().send(());
+        }
+    }
+    fn open_ids(scope: &Scope) -> Vec<ScopeId> {
+        let snapshot = scope.snapshot();
+        let mut ids: Vec<ScopeId> = snapshot.scopes().iter().map(|s| s.id()).collect();
+        for task in snapshot.tasks() {
+            ids.extend(task.scopes().iter().map(|s| s.id()));
+        }
+        ids
+    }
+
+    let parent_fut: Arc<Mutex<Option<BoxFut>>> = Arc::new(Mutex::new(None));
+    let late: Arc<Mutex<Option<BoxFut>>> = Arc::new(Mutex::new(None));
+    let parent: Arc<Mutex<Option<Scope>>> = Arc::new(Mutex::new(None));
+    let (c1_open_tx, c1_open_rx) = oneshot::channel::<ScopeId>();
+    let (t1_gone_tx, t1_gone_rx) = oneshot::channel::<()>();
+    let (go_tx, go_rx) = oneshot::channel::<()>();
+    let (late_tx, late_rx) = oneshot::channel::<ScopeId>();
+    let fut = {
+        let (parent_fut, late, parent) = (parent_fut.clone(), late.clone(), parent.clone());
+        with_scope(move |p| async move {
+            *parent.lock().unwrap() = Some(p.clone());
+            // T1 runs C1, P's only nested scope, until it is aborted.
+            p.spawn(move |_| async move {
+                let _gone = OnDrop(Some(t1_gone_tx));
+                let _ = with_scope(|c1| async move {
+                    let _ = c1_open_tx.send(c1.id());
+                    pending::<()>().await;
+                    Ok::<_, std::io::Error>(())
+                })
+                .await;
+                Ok::<_, std::io::Error>(())
+            });
+            // T2 drops P's own future inside its poll (the tree abort takes
+            // P's list), then, still in P, opens C2, which gets C1's place.
+            p.spawn(move |_| async move {
+                let _ = go_rx.await;
+                drop(parent_fut.lock().unwrap().take());
+                let mut c2: BoxFut = Box::pin(
+                    with_scope(|c2| async move {
+                        let _ = late_tx.send(c2.id());
+                        pending::<()>().await;
+                        Ok::<_, std::io::Error>(())
+                    })
+                    .map(drop),
+                );
+                assert!(futures::poll!(c2.as_mut()).is_pending());
+                *late.lock().unwrap() = Some(c2);
+                Ok::<_, std::io::Error>(())
+            });
+            pending::<()>().await;
+            Ok::<_, std::io::Error>(())
+        })
+        .map(drop)
+    };
+    *parent_fut.lock().unwrap() = Some(Box::pin(fut));
+    let driver = {
+        let parent_fut = parent_fut.clone();
+        tokio::spawn(poll_fn(move |cx| {
+            match parent_fut.lock().unwrap().as_mut() {
+                Some(f) => f.as_mut().poll(cx),
+                None => Poll::Ready(()),
+            }
+        }))
+    };
+    let c1 = guard(c1_open_rx).await.unwrap();
+    let p = parent.lock().unwrap().clone().unwrap();
+    assert_eq!(open_ids(&p), [c1]);
+    go_tx.send(()).unwrap();
+    let c2 = guard(late_rx).await.unwrap();
+    // C1 is dropped with T1 (aborted): it leaves P with its old place.
+    guard(t1_gone_rx).await.unwrap();
+    assert_eq!(open_ids(&p), [c2], "C2 must still be in P's list");
+    drop(late.lock().unwrap().take());
+    assert!(open_ids(&p).is_empty());
+    driver.abort();
+}

@@ -625,3 +625,46 @@ async fn a_snapshot_draws_each_of_thousands_of_request_scopes_under_its_task() {
     .await
     .unwrap();
 }
+
+/// Nested scopes are listed in the order they were opened even when one
+/// reuses the place in its parent's list that an ended one left.
+#[tokio::test(flavor = "current_thread")]
+async fn a_snapshot_lists_nested_scopes_in_opening_order_after_a_slot_is_reused() {
+    use std::sync::{Arc, Mutex};
+
+    use async_scope::ScopeId;
+    use tokio::sync::oneshot;
+
+    with_scope(|scope| async move {
+        let ids = Arc::new(Mutex::new(Vec::new()));
+        let open = |end: Option<oneshot::Receiver<()>>| {
+            let ids = ids.clone();
+            Box::pin(with_scope(move |nested| async move {
+                ids.lock().unwrap().push(nested.id());
+                match end {
+                    Some(end) => drop(end.await),
+                    None => pending::<()>().await,
+                }
+                Ok::<_, io::Error>(())
+            }))
+        };
+        let (end_a, a_ends) = oneshot::channel();
+        let mut a = open(Some(a_ends));
+        assert!(futures::poll!(a.as_mut()).is_pending());
+        let mut b = open(None);
+        assert!(futures::poll!(b.as_mut()).is_pending());
+        let mut c = open(None);
+        assert!(futures::poll!(c.as_mut()).is_pending());
+        // `a` ends: its place in the list is free, and `d` takes it.
+        end_a.send(()).unwrap();
+        assert!(futures::poll!(a.as_mut()).is_ready());
+        let mut d = open(None);
+        assert!(futures::poll!(d.as_mut()).is_pending());
+        let opened = ids.lock().unwrap().clone();
+        let shown: Vec<ScopeId> = scope.snapshot().scopes().iter().map(|s| s.id()).collect();
+        assert_eq!(shown, opened[1..], "b, c, d in opening order");
+        Ok::<_, io::Error>(())
+    })
+    .await
+    .unwrap();
+}

@@ -215,9 +215,9 @@ impl Inner {
         if std::mem::replace(&mut state.tree_aborted, true) {
             return Vec::new();
         }
-        let children: Vec<Weak<Inner>> = state.children.take_all().collect();
+        let children = state.children.take_all();
         drop(state);
-        children.iter().filter_map(Weak::upgrade).collect()
+        children.filter_map(|child| child.upgrade()).collect()
     }
 }
 

@@ -55,11 +55,7 @@ impl Inner {
         // Its slot, unless the parent's list was taken since (`abort_one`)
         // and the slot given to another: then it removes nothing.
         let slot = self.slot_in_parent.load(Ordering::Relaxed);
-        let left = state.children.remove_if(slot, |c| c.as_ptr() == me);
-        drop(state);
-        // Dropped outside the parent's lock (the last `Weak` frees nothing
-        // of ours, but keeps the critical section short).
-        drop(left);
+        state.children.remove_if(slot, |c| c.as_ptr() == me);
     }
 
     /// Takes a lease on the parent while this scope still has live tasks

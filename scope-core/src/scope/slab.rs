@@ -8,7 +8,12 @@
 //! (`remove_if`), so a stale slot (its entry taken by `take_all` and the slot
 //! given to another) removes nothing.
 
-/// Entries by slot, with the free slots kept for reuse.
+/// How many slots an emptied list keeps allocated.
+const KEEP: usize = 64;
+
+/// Entries by slot, with the free slots kept for reuse. Its memory is that
+/// of the most entries held at once since it was last empty: one entry kept
+/// through a burst keeps the burst's slots (as holes, which `iter` walks).
 pub(super) struct Slab<T> {
     entries: Vec<Option<T>>,
     free: Vec<usize>,
@@ -49,9 +54,14 @@ impl<T> Slab<T> {
         let value = entry.take();
         self.len -= 1;
         if self.len == 0 {
-            // Empty again: every slot is free, so none needs remembering.
-            self.entries.clear();
-            self.free.clear();
+            // Empty again: every slot is free, so none needs remembering, and
+            // the memory of a burst goes back (a small list keeps its own).
+            if self.entries.capacity() > KEEP {
+                *self = Slab::new();
+            } else {
+                self.entries.clear();
+                self.free.clear();
+            }
         } else {
             self.free.push(slot);
         }

@@ -31,9 +31,14 @@ impl Inner {
         let mut state = self.lock();
         // Exact as of now: the ends logged since are taken in.
         state.records.take_ends(&self.ends);
-        // The Tokio task each spawned task runs as: a nested scope opened in
-        // one is drawn under it (a map, so that a server scope's thousands of
-        // request scopes are placed in linear time).
+        let mut open = open_children(&state);
+        // The Tokio task each spawned task runs as, if a nested scope was
+        // opened in one: it is drawn under that task (a map, so that a server
+        // scope's thousands of request scopes are placed in linear time; not
+        // built at all for a scope without them, which is the usual case).
+        let need_runners = open
+            .iter()
+            .any(|child| matches!(child.opened_in, OpenedIn::Tokio(_)));
         let mut runners = HashMap::new();
         // A task that failed is reported from its last poll, before it is
         // counted out: list it once, as failed (if its failure is still
@@ -42,7 +47,7 @@ impl Inner {
             .records
             .running()
             .map(|record| {
-                if let Some(abort) = &record.abort {
+                if let Some(abort) = record.abort.as_ref().filter(|_| need_runners) {
                     runners.insert(abort.id(), record.id);
                 }
                 TaskSnapshot {
@@ -87,7 +92,6 @@ impl Inner {
         };
         let reason = state.reason.clone();
         let (done, cancelled) = state.records.counts();
-        let mut open = open_children(&state);
         drop(state);
         // In the order they were opened (ids grow with each opening).
         open.sort_unstable_by_key(|child| child.id);
