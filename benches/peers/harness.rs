@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use crate::peers::Peer;
+use crate::peers::{Peer, PEERS};
 
 /// Resident set size of this process in bytes, from `/proc/self/statm`.
 pub(crate) fn rss_bytes() -> Option<u64> {
@@ -147,6 +147,45 @@ pub(crate) struct Workload<'a> {
     pub(crate) peers: &'a [Peer],
     /// The peer the ratios are taken against.
     pub(crate) reference: Peer,
+}
+
+impl<'a> Workload<'a> {
+    /// `n` units of `unit`, one run per sample, the usual peers against
+    /// JoinSet.
+    pub(crate) fn new(name: &'a str, n: u64, unit: &'static str) -> Self {
+        Workload {
+            name,
+            n,
+            unit,
+            units_per_run: n,
+            reps: 1,
+            peers: &PEERS,
+            reference: Peer::JoinSet,
+        }
+    }
+
+    /// Runs per sample, for a run too short to time alone.
+    pub(crate) fn reps(self, reps: u32) -> Self {
+        Workload { reps, ..self }
+    }
+
+    /// Units in one run, when a run is not `n` of them (a run of
+    /// `fail_fast_cancel` is one unit).
+    pub(crate) fn units_per_run(self, units_per_run: u64) -> Self {
+        Workload {
+            units_per_run,
+            ..self
+        }
+    }
+
+    /// Other peers, and the one the ratios are taken against.
+    pub(crate) fn against(self, peers: &'a [Peer], reference: Peer) -> Self {
+        Workload {
+            peers,
+            reference,
+            ..self
+        }
+    }
 }
 
 /// Runs `f` for every peer of `workload`, `rounds` rounds plus a warm-up,

@@ -38,7 +38,7 @@ use check::exit_if_failed;
 use harness::{
     measure, print_json, print_table, print_targets, rss_bytes, runtime, Config, Workload,
 };
-use peers::{Peer, PEERS};
+use peers::Peer;
 use workloads::cancel::fail_fast_cancel;
 use workloads::fan_out_tree::{fan_out_tree, TREE_NODES};
 use workloads::inline_fan_out::{inline_fan_out, INLINE_FAN_OUT_PEERS};
@@ -155,15 +155,7 @@ fn main() {
             (size(1_000_000, 100_000), 1),
         ];
         for (n, reps) in sizes {
-            let workload = Workload {
-                name: "spawn_join",
-                n,
-                unit: "task",
-                units_per_run: n,
-                reps,
-                peers: &PEERS,
-                reference: Peer::JoinSet,
-            };
+            let workload = Workload::new("spawn_join", n, "task").reps(reps);
             measure(&cfg, &rt, &mut results, &workload, move |p| {
                 spawn_join(p, n)
             });
@@ -172,15 +164,7 @@ fn main() {
     if wanted("fail_fast_cancel") {
         for n in [size(10_000, 1_000), size(100_000, 10_000)] {
             let n = n as usize;
-            let workload = Workload {
-                name: "fail_fast_cancel",
-                n: n as u64,
-                unit: "run",
-                units_per_run: 1,
-                reps: 1,
-                peers: &PEERS,
-                reference: Peer::JoinSet,
-            };
+            let workload = Workload::new("fail_fast_cancel", n as u64, "run").units_per_run(1);
             measure(&cfg, &rt, &mut results, &workload, move |p| {
                 fail_fast_cancel(p, n)
             });
@@ -188,28 +172,12 @@ fn main() {
     }
     if wanted("nested") {
         let n = size(100_000, 10_000);
-        let workload = Workload {
-            name: "nested",
-            n,
-            unit: "scope",
-            units_per_run: n,
-            reps: 1,
-            peers: &PEERS,
-            reference: Peer::JoinSet,
-        };
+        let workload = Workload::new("nested", n, "scope");
         measure(&cfg, &rt, &mut results, &workload, move |p| nested(p, n));
     }
     if wanted("fan_out_tree") {
         let reps = reps(10, 2);
-        let workload = Workload {
-            name: "fan_out_tree",
-            n: TREE_NODES,
-            unit: "node",
-            units_per_run: TREE_NODES,
-            reps,
-            peers: &PEERS,
-            reference: Peer::JoinSet,
-        };
+        let workload = Workload::new("fan_out_tree", TREE_NODES, "node").reps(reps);
         measure(&cfg, &rt, &mut results, &workload, fan_out_tree);
     }
     if wanted("memory") {
@@ -222,42 +190,20 @@ fn main() {
     if wanted("supervise_errors") {
         let n = size(100_000, 10_000);
         let reps = reps(1, 2);
-        let workload = Workload {
-            name: "supervise_errors",
-            n,
-            unit: "task",
-            units_per_run: n,
-            reps,
-            peers: &PEERS,
-            reference: Peer::JoinSet,
-        };
+        let workload = Workload::new("supervise_errors", n, "task").reps(reps);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             supervise_errors(p, n)
         });
     }
     if wanted("macro_overhead") {
         let n = size(100_000, 10_000);
-        let workload = Workload {
-            name: "macro_overhead",
-            n,
-            unit: "scope",
-            units_per_run: n,
-            reps: 1,
-            peers: &[Peer::Scope, Peer::ScopeMacro],
-            reference: Peer::Scope,
-        };
+        let workload = Workload::new("macro_overhead", n, "scope")
+            .against(&[Peer::Scope, Peer::ScopeMacro], Peer::Scope);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             macros::macro_overhead(p, n, false)
         });
-        let workload = Workload {
-            name: "macro_overhead_attr",
-            n,
-            unit: "scope",
-            units_per_run: n,
-            reps: 1,
-            peers: &[Peer::Scope, Peer::ScopedAttr],
-            reference: Peer::Scope,
-        };
+        let workload = Workload::new("macro_overhead_attr", n, "scope")
+            .against(&[Peer::Scope, Peer::ScopedAttr], Peer::Scope);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             macros::macro_overhead(p, n, true)
         });
@@ -268,15 +214,9 @@ fn main() {
             (size(1_000, 1_000), reps(100, 20)),
             (size(100_000, 10_000), reps(2, 2)),
         ] {
-            let workload = Workload {
-                name: "inline_fan_out",
-                n,
-                unit: "task",
-                units_per_run: n,
-                reps,
-                peers: &INLINE_FAN_OUT_PEERS,
-                reference: Peer::Unordered,
-            };
+            let workload = Workload::new("inline_fan_out", n, "task")
+                .reps(reps)
+                .against(&INLINE_FAN_OUT_PEERS, Peer::Unordered);
             measure(&cfg, &rt, &mut results, &workload, move |p| {
                 inline_fan_out(p, n)
             });
@@ -285,30 +225,16 @@ fn main() {
     if wanted("shared_spawn") {
         let per = size(2_000, 500);
         let n = SPAWNERS * per;
-        let workload = Workload {
-            name: "shared_spawn",
-            n,
-            unit: "task",
-            units_per_run: n,
-            reps: 1,
-            peers: &SHARED_SPAWN_PEERS,
-            reference: Peer::Tracker,
-        };
+        let workload =
+            Workload::new("shared_spawn", n, "task").against(&SHARED_SPAWN_PEERS, Peer::Tracker);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             shared_spawn(p, per)
         });
     }
     if wanted("wide_nested") {
         let n = size(10_000, 2_000);
-        let workload = Workload {
-            name: "wide_nested",
-            n,
-            unit: "scope",
-            units_per_run: n,
-            reps: 1,
-            peers: &WIDE_NESTED_PEERS,
-            reference: Peer::JoinSet,
-        };
+        let workload =
+            Workload::new("wide_nested", n, "scope").against(&WIDE_NESTED_PEERS, Peer::JoinSet);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             wide_nested(p, n)
         });
@@ -316,15 +242,8 @@ fn main() {
     if wanted("long_lived") {
         let n = size(1_000_000, 100_000);
         let wave = size(10_000, 10_000);
-        let workload = Workload {
-            name: "long_lived",
-            n,
-            unit: "task",
-            units_per_run: n,
-            reps: 1,
-            peers: &LONG_LIVED_PEERS,
-            reference: Peer::JoinSet,
-        };
+        let workload =
+            Workload::new("long_lived", n, "task").against(&LONG_LIVED_PEERS, Peer::JoinSet);
         measure(&cfg, &rt, &mut results, &workload, move |p| {
             long_lived(p, n, wave)
         });
