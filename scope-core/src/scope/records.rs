@@ -8,13 +8,12 @@
 //! pushed onto the scope's `EndLog`, a lock of its own that the spawner
 //! takes only for a moment, to swap the log out, when the records take it in
 //! (`Records::take_ends`): before a prune and before a snapshot, which must
-//! be exact. Until then an
-//! ended task's record is still there (its failure, if any, was reported
-//! before it was counted out: a failed record is marked at once,
-//! `mark_failed`), and the counts of done and cancelled tasks lag by the
-//! entries in the log. The last few tasks of a scope end under the scope's
-//! lock (`Records::end`), which the last one takes anyway: a small scope
-//! pays no log (`Inner::task_ended`).
+//! be exact. Until then an ended task's record is still there (its failure,
+//! if any, was reported before it was counted out: a failed record is marked
+//! at once, `mark_failed`), and the counts of done and cancelled tasks lag
+//! by the entries in the log. The last few tasks of a scope end under the
+//! scope's lock (`Records::end`), which the last one takes anyway: a small
+//! scope pays no log (`Inner::task_ended`).
 //!
 //! Both stay bounded in a long-lived scope: the records are pruned (the
 //! ended ones dropped) whenever they have doubled since the last prune, so
