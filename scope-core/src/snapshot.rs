@@ -254,8 +254,11 @@ impl ScopeSnapshot {
         self.cancelled
     }
 
-    /// The nested scopes still open that the body runs (those a task runs
-    /// are under [`TaskSnapshot::scopes`]), in the order they were opened.
+    /// The nested scopes still open that no listed task runs, in the order
+    /// they were opened: those the body runs, and those whose task is not
+    /// listed any more (it ended or failed while the scope it ran is still
+    /// winding down). Those a listed task runs are under
+    /// [`TaskSnapshot::scopes`].
     ///
     /// # Examples
     ///
