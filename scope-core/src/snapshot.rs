@@ -256,9 +256,9 @@ impl ScopeSnapshot {
 
     /// The nested scopes still open that no listed task runs, in the order
     /// they were opened: those the body runs, and those whose task is not
-    /// listed any more (it ended or failed while the scope it ran is still
-    /// winding down). Those a listed task runs are under
-    /// [`TaskSnapshot::scopes`].
+    /// listed (a scope whose future outlived the task that opened it, or
+    /// whose task's failure is no longer retained). Those a listed task runs
+    /// are under [`TaskSnapshot::scopes`].
     ///
     /// # Examples
     ///
