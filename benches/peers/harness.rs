@@ -55,6 +55,17 @@ pub(crate) struct Config {
     pub(crate) peer: Option<Peer>,
 }
 
+impl Config {
+    /// The peers of `peers` this run measures: all, or the one `--peer` names.
+    fn selected(&self, peers: &[Peer]) -> Vec<Peer> {
+        peers
+            .iter()
+            .copied()
+            .filter(|p| self.peer.map_or(true, |only| only == *p))
+            .collect()
+    }
+}
+
 /// One peer's result in one workload.
 pub(crate) struct Result_ {
     pub(crate) workload: String,
@@ -209,11 +220,7 @@ pub(crate) fn measure<F, Fut>(
         peers,
         reference,
     } = *workload;
-    let peers: Vec<Peer> = peers
-        .iter()
-        .copied()
-        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
-        .collect();
+    let peers = cfg.selected(peers);
     let label = format!("{workload} n={n}");
     eprint!("{label:<28}");
     let mut samples = vec![Vec::new(); peers.len()];
@@ -286,11 +293,7 @@ pub(crate) fn measure_values(
         reference,
         ratios,
     } = *figures;
-    let peers: Vec<Peer> = peers
-        .iter()
-        .copied()
-        .filter(|p| cfg.peer.map_or(true, |only| only == *p))
-        .collect();
+    let peers = cfg.selected(peers);
     eprint!("{:<28}", format!("{} n={n}", workloads[0]));
     // samples[workload][peer][round]
     let mut samples = vec![vec![Vec::new(); peers.len()]; workloads.len()];
